@@ -1,0 +1,518 @@
+# The sharded in-memory map and its typed facade, PersistMap.
+#
+# A map is N shards, each a dict plus a lock.  Reads take no lock (a dict
+# lookup is atomic under the GIL and under free-threaded CPython's per-object
+# locking); writers hold the key's shard lock while they change memory and
+# queue the WAL record, so memory order and file order agree per key, and
+# update() is atomic against every other writer of its key.
+
+cimport cython
+from cpython.dict cimport PyDict_Items, PyDict_Keys
+from cpython.pythread cimport PyThread_get_thread_ident
+from types import GenericAlias
+
+from persist.errors import DecodeError, NotOpenError
+
+cdef enum Durability:
+    MEMORY = 0      # memory only (set_in_memory, update_in_memory)
+    ASYNC = 1       # queued by the background sync
+    SYNC = 2        # write(2) before return
+    FSYNC = 3       # write(2) and fsync before return
+
+cdef enum UpdateState:
+    STORE = 0       # store upd.value (fn mutated or assigned it)
+    SET = 1         # upd.set(v) was called
+    DELETE = 2
+    CANCEL = 3
+
+cdef object MISSING = object()
+DEFAULT_SHARDS = 16
+
+
+@cython.final
+@cython.freelist(256)
+cdef class _Raw:
+    def __repr__(self):
+        return f"<raw line {self.line}: {self.data[:60]!r}>"
+
+
+cdef inline _Raw make_raw(bytes data, Py_ssize_t line):
+    cdef _Raw raw = _Raw.__new__(_Raw)
+    raw.data = data
+    raw.line = line
+    return raw
+
+
+@cython.final
+cdef class _Shard:
+    def __cinit__(self):
+        self.data = {}
+        self.pending = {}
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
+
+    cdef int acquire(self) except -1:
+        cdef unsigned long me = PyThread_get_thread_ident()
+        if self.depth and self.owner == me:
+            self.depth += 1     # a write from inside an update fn of this shard
+            return 0
+        lock_wait(self.lock)
+        self.owner = me
+        self.depth = 1
+        return 0
+
+    cdef void release(self) noexcept:
+        self.depth -= 1
+        if self.depth == 0:
+            self.owner = 0
+            PyThread_release_lock(self.lock)
+
+
+@cython.final
+cdef class Update:
+    """What an ``update`` function sees: a copy of the value, and its verdict.
+
+    Mutate ``value`` or assign it (or call ``set``) to store; ``delete()`` to
+    delete; ``cancel()`` to leave map and file as they were.
+    """
+
+    cdef public object value
+    cdef readonly bint exists
+    cdef int state
+
+    def set(self, value):
+        """Store ``value`` when the function returns."""
+        self.value = value
+        self.state = SET
+
+    def delete(self):
+        """Delete the key when the function returns."""
+        self.state = DELETE
+
+    def cancel(self):
+        """Change nothing."""
+        self.state = CANCEL
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+    def __repr__(self):
+        return f"Update(value={self.value!r}, exists={self.exists})"
+
+
+cdef class PersistMap:
+    """A typed map whose writes go to the store's write-ahead log.
+
+    Made by ``Store.map`` or ``open_single_map``; every method is thread-safe.
+    """
+
+    def __init__(self, store, name, value_type, codec, bytes prefix,
+                 int shards=DEFAULT_SHARDS):
+        if shards < 1 or shards & (shards - 1):
+            raise ValueError("shards must be a power of two")
+        self.store = store
+        self.name = name
+        self.value_type = value_type
+        self.codec = codec
+        self.prefix = prefix
+        if codec is not None:
+            self._encode = codec.encode
+            self._decode = codec.decode
+            self._copy = codec.copy
+        self.shards = [_Shard() for _ in range(shards)]
+        self.mask = shards - 1
+        self.writer = None
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+    def __repr__(self):
+        tp = getattr(self.value_type, "__qualname__", repr(self.value_type))
+        return f"<PersistMap {self.name!r} of {tp}>"
+
+    # -- internals ----------------------------------------------------------
+
+    cdef inline _Shard shard_for(self, object key):
+        return <_Shard>self.shards[<size_t>hash(key) & <size_t>self.mask]
+
+    cdef object _lookup(self, object key, bint *found):
+        if self.writer is None:
+            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        if not PyUnicode_Check(key):
+            raise TypeError(f"key must be str, not {type(key).__name__}")
+        cdef _Shard shard = self.shard_for(key)
+        value = shard.data.get(key, MISSING)
+        if value is MISSING:
+            found[0] = False
+            return None
+        found[0] = True
+        if type(value) is _Raw:
+            return self._materialize(shard, key, <_Raw>value)
+        return value
+
+    cdef object _materialize(self, _Shard shard, object key, _Raw raw):
+        """Decode a value loaded from disk and keep the result in its place."""
+        try:
+            value = self._decode(raw.data)
+        except DecodeError as exc:
+            raise DecodeError(
+                f"map {self.name!r}, key {key!r} (line {raw.line}): {exc}"
+            ) from None
+        shard.acquire()
+        try:
+            current = shard.data.get(key, MISSING)
+            if current is raw:
+                shard.data[key] = value
+            elif current is not MISSING and type(current) is not _Raw:
+                value = current     # a writer replaced it meanwhile: newest wins
+        finally:
+            shard.release()
+        return value
+
+    cdef int _queue_pending_key(self, _Shard shard, object key) except -1:
+        """Queue the key's async change ahead of a synchronous write of it."""
+        data = shard.pending.pop(key, MISSING)
+        if data is MISSING:
+            return 0
+        cdef Py_ssize_t klen
+        cdef const char* k = key_utf8(key, &klen)
+        if data is None:
+            self.writer.queue_record(b'D', self.prefix, k, klen, b"", 0)
+        else:
+            self.writer.queue_record(b'S', self.prefix, k, klen, <bytes>data,
+                                     len(<bytes>data))
+        return 0
+
+    cdef int _write(self, object key, object value, int durability) except -1:
+        cdef WalWriter writer = self.writer
+        if writer is None:
+            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        cdef Py_ssize_t klen
+        cdef const char* k = key_utf8(key, &klen)
+        cdef bytes data = self._encode(value)
+        cdef _Shard shard = self.shard_for(key)
+        cdef long long end = 0
+        shard.acquire()
+        try:
+            if durability == ASYNC:
+                shard.pending[key] = data
+                writer.async_dirty = True
+            elif durability != MEMORY:
+                if shard.pending:
+                    self._queue_pending_key(shard, key)
+                end = writer.queue_record(b'S', self.prefix, k, klen, data,
+                                          len(data))
+            shard.data[key] = value
+        finally:
+            shard.release()
+        if end:
+            writer.commit(end, durability == FSYNC)
+        return 0
+
+    cdef bint _remove(self, object key, int durability) except -1:
+        cdef WalWriter writer = self.writer
+        if writer is None:
+            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        cdef Py_ssize_t klen
+        cdef const char* k = key_utf8(key, &klen)
+        cdef _Shard shard = self.shard_for(key)
+        cdef long long end = 0
+        shard.acquire()
+        try:
+            if key not in shard.data:
+                return False
+            if durability == ASYNC:
+                shard.pending[key] = None
+                writer.async_dirty = True
+            elif durability != MEMORY:
+                if shard.pending:
+                    self._queue_pending_key(shard, key)
+                end = writer.queue_record(b'D', self.prefix, k, klen, b"", 0)
+            del shard.data[key]
+        finally:
+            shard.release()
+        if end:
+            writer.commit(end, durability == FSYNC)
+        return True
+
+    cdef object _update(self, object key, object fn, int durability):
+        cdef WalWriter writer = self.writer
+        if writer is None:
+            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        cdef Py_ssize_t klen
+        cdef const char* k = key_utf8(key, &klen)
+        cdef _Shard shard = self.shard_for(key)
+        cdef long long end = 0
+        cdef bytes data
+        cdef Update upd = Update.__new__(Update)
+        shard.acquire()
+        try:
+            current = shard.data.get(key, MISSING)
+            upd.exists = current is not MISSING
+            if type(current) is _Raw:
+                current = self._materialize(shard, key, <_Raw>current)
+            upd.value = self._copy(current) if upd.exists else None
+            fn(upd)
+            if upd.state == CANCEL:
+                return (current if upd.exists else None, upd.exists)
+            if upd.state == DELETE:
+                if not upd.exists:
+                    return (None, False)
+                if durability == ASYNC:
+                    shard.pending[key] = None
+                    writer.async_dirty = True
+                elif durability != MEMORY:
+                    if shard.pending:
+                        self._queue_pending_key(shard, key)
+                    end = writer.queue_record(b'D', self.prefix, k, klen, b"", 0)
+                del shard.data[key]
+                result = (None, False)
+            else:
+                value = upd.value
+                if not upd.exists and value is None and upd.state != SET:
+                    return (None, False)
+                data = self._encode(value)
+                if durability == ASYNC:
+                    shard.pending[key] = data
+                    writer.async_dirty = True
+                elif durability != MEMORY:
+                    if shard.pending:
+                        self._queue_pending_key(shard, key)
+                    end = writer.queue_record(b'S', self.prefix, k, klen, data,
+                                              len(data))
+                shard.data[key] = value
+                result = (value, True)
+        finally:
+            shard.release()
+        if end:
+            writer.commit(end, durability == FSYNC)
+        return result
+
+    # -- reads --------------------------------------------------------------
+
+    def get(self, key, default=None):
+        """Return the value of ``key``, or ``default``."""
+        cdef bint found
+        value = self._lookup(key, &found)
+        return value if found else default
+
+    def __getitem__(self, key):
+        cdef bint found
+        value = self._lookup(key, &found)
+        if not found:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key):
+        cdef bint found
+        if self.writer is None:
+            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        if not PyUnicode_Check(key):
+            raise TypeError(f"key must be str, not {type(key).__name__}")
+        return key in self.shard_for(key).data
+
+    def __len__(self):
+        if self.writer is None:
+            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        cdef Py_ssize_t n = 0
+        cdef _Shard shard
+        for shard in self.shards:
+            n += len(shard.data)
+        return n
+
+    def size(self):
+        """Number of keys (same as ``len``)."""
+        return len(self)
+
+    def keys(self):
+        """A list of the keys (each key present throughout appears once)."""
+        if self.writer is None:
+            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        cdef list out = []
+        cdef _Shard shard
+        for shard in self.shards:
+            out.extend(PyDict_Keys(shard.data))
+        return out
+
+    def items(self):
+        """A list of ``(key, value)`` pairs."""
+        if self.writer is None:
+            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        cdef list out = []
+        cdef _Shard shard
+        for shard in self.shards:
+            for key, value in PyDict_Items(shard.data):
+                if type(value) is _Raw:
+                    value = self._materialize(shard, key, <_Raw>value)
+                out.append((key, value))
+        return out
+
+    def values(self):
+        """A list of the values."""
+        return [value for _, value in self.items()]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def range(self, fn):
+        """Call ``fn(key, value)`` for each item until it returns ``False``."""
+        for key, value in self.items():
+            if fn(key, value) is False:
+                break
+
+    # -- writes -------------------------------------------------------------
+
+    def set_async(self, key, value):
+        """Set in memory now; the background sync writes it to the WAL."""
+        self._write(key, value, ASYNC)
+
+    def set(self, key, value):
+        """Set and write the record (write(2)) before returning."""
+        self._write(key, value, SYNC)
+
+    def set_fsync(self, key, value):
+        """Set, write and fsync before returning."""
+        self._write(key, value, FSYNC)
+
+    def set_in_memory(self, key, value):
+        """Set in memory only; persisted by a later write of the key or a shrink."""
+        self._write(key, value, MEMORY)
+
+    def __setitem__(self, key, value):
+        self._write(key, value, SYNC)
+
+    def delete_async(self, key):
+        """Delete in memory now, in the WAL at the next background sync."""
+        return self._remove(key, ASYNC)
+
+    def delete(self, key):
+        """Delete and write the record before returning; False if absent."""
+        return self._remove(key, SYNC)
+
+    def delete_fsync(self, key):
+        """Delete, write and fsync before returning; False if absent."""
+        return self._remove(key, FSYNC)
+
+    def __delitem__(self, key):
+        if not self._remove(key, SYNC):
+            raise KeyError(key)
+
+    def update_async(self, key, fn):
+        """Change the value with ``fn(upd)`` atomically; WAL at the next sync."""
+        return self._update(key, fn, ASYNC)
+
+    def update(self, key, fn):
+        """Change the value with ``fn(upd)`` atomically; written before return.
+
+        Returns ``(value or None, exists)``.  If ``fn`` raises, nothing changes.
+        """
+        return self._update(key, fn, SYNC)
+
+    def update_fsync(self, key, fn):
+        """Like ``update``, and fsync'd before returning."""
+        return self._update(key, fn, FSYNC)
+
+    def update_in_memory(self, key, fn):
+        """Like ``update``, in memory only."""
+        return self._update(key, fn, MEMORY)
+
+    def sync(self):
+        """Write the pending async changes to the file now (no fsync)."""
+        self.store.sync()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.store.close()
+
+    # -- used by Store ------------------------------------------------------
+
+    def _attach(self, WalWriter writer):
+        self.writer = writer
+
+    def _drain(self):
+        """Queue every async change (under each shard's lock, so a later
+        synchronous write of the same key lands after it)."""
+        cdef _Shard shard
+        cdef Py_ssize_t klen
+        cdef const char* k
+        cdef WalWriter writer = self.writer
+        for shard in self.shards:
+            if not shard.pending:
+                continue
+            shard.acquire()
+            try:
+                for key, data in shard.pending.items():
+                    k = key_utf8(key, &klen)
+                    if data is None:
+                        writer.queue_record(b'D', self.prefix, k, klen, b"", 0)
+                    else:
+                        writer.queue_record(b'S', self.prefix, k, klen,
+                                            <bytes>data, len(<bytes>data))
+                shard.pending.clear()
+            finally:
+                shard.release()
+
+    def _dump_records(self, bytearray out):
+        """Append one S record per live key to ``out`` (for shrink)."""
+        cdef _Shard shard
+        cdef Py_ssize_t n = 0
+        for shard in self.shards:
+            for key, value in PyDict_Items(shard.data):
+                data = (<_Raw>value).data if type(value) is _Raw else self._encode(value)
+                out += b"S "
+                out += self.prefix
+                out += (<str>key).encode()
+                out += b"\n"
+                out += data
+                out += b"\n"
+                n += 1
+        return n
+
+    def _adopt(self, PersistMap other):
+        """Take over the records of a raw map (registered after open)."""
+        cdef _Shard shard
+        for shard in other.shards:
+            for key, value in PyDict_Items(shard.data):
+                self.shard_for(key).data[key] = value
+
+    def _clear(self):
+        cdef _Shard shard
+        for shard in self.shards:
+            shard.data.clear()
+            shard.pending.clear()
+
+    def _get_raw(self, key):
+        """The stored JSON of ``key`` (bytes) for a raw map, or None."""
+        value = self.shard_for(key).data.get(key)
+        if value is None:
+            return None
+        return (<_Raw>value).data if type(value) is _Raw else self._encode(value)
+
+    def _set_raw(self, key, bytes data):
+        """Store already-encoded JSON under ``key`` (the plain Store API)."""
+        cdef WalWriter writer = self.writer
+        if writer is None:
+            raise NotOpenError("the store is not open")
+        cdef Py_ssize_t klen
+        cdef const char* k = key_utf8(key, &klen)
+        cdef _Shard shard = self.shard_for(key)
+        shard.acquire()
+        try:
+            end = writer.queue_record(b'S', self.prefix, k, klen, data, len(data))
+            shard.data[key] = make_raw(data, 0)
+        finally:
+            shard.release()
+        writer.commit(end, False)
+
+    cdef int _load_put(self, object key, _Raw raw) except -1:
+        self.shard_for(key).data[key] = raw
+        return 0
+
+    cdef int _load_delete(self, object key) except -1:
+        self.shard_for(key).data.pop(key, None)
+        return 0
