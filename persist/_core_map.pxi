@@ -493,6 +493,15 @@ cdef class PersistMap:
             return None
         return (<_Raw>value).data if type(value) is _Raw else self._encode(value)
 
+    def _raw_items(self):
+        """``(key, JSON bytes, line)`` of every record of a raw map (for the CLI)."""
+        cdef _Shard shard
+        out = []
+        for shard in self.shards:
+            for key, value in PyDict_Items(shard.data):
+                out.append((key, (<_Raw>value).data, (<_Raw>value).line))
+        return out
+
     def _set_raw(self, key, bytes data):
         """Store already-encoded JSON under ``key`` (the plain Store API)."""
         cdef WalWriter writer = self.writer

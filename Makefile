@@ -1,0 +1,25 @@
+# The commands CI runs, and the ones developers use every day.
+PY ?= python3
+VENV ?= .venv
+
+.PHONY: venv build test demo bench clean
+
+venv:
+	$(PY) -m venv $(VENV)
+
+build: venv            ## compile the core in place (for working on the .pyx)
+	$(VENV)/bin/pip install -q cython setuptools attrs cattrs ujson
+	$(VENV)/bin/python setup.py build_ext --inplace
+
+test: venv             ## install as a user would, then run the suite on the install
+	$(VENV)/bin/pip install -q '.[test]' && $(VENV)/bin/pytest
+
+demo: venv
+	$(VENV)/bin/pip install -q . && $(VENV)/bin/persist demo
+
+bench: venv            ## the README's benchmark tables
+	$(VENV)/bin/pip install -q '.[bench]'
+	$(VENV)/bin/python -m perf.bench_map -o perf/results/map.json
+
+clean:
+	rm -rf build dist *.egg-info persist/*.c persist/*.so perf/results
