@@ -49,6 +49,7 @@ cdef class WalWriter:
     cdef int commit(self, long long end, bint fsync) except -1
     cdef int _write_out(self) except -1
     cdef int _write_batch(self) except -1
+    cdef int _prepare_file(self) except -1
     cdef int _write_all(self, const char* p, Py_ssize_t size) except -1
     cdef int _fsync(self) except -1
 
@@ -71,5 +72,6 @@ cdef class PersistMap:
     cdef bint _remove(self, object key, int durability) except -1
     cdef object _update(self, object key, object fn, int durability)
     cdef int _queue_pending_key(self, _Shard shard, object key) except -1
+    cdef int _before_sync_write(self, WalWriter writer, int durability) except -1
     cdef int _load_put(self, object key, _Raw raw) except -1
     cdef int _load_delete(self, object key) except -1

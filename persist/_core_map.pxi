@@ -172,8 +172,18 @@ cdef class PersistMap:
             shard.release()
         return value
 
+    cdef inline int _before_sync_write(self, WalWriter writer, int durability) except -1:
+        """Queue the store's async changes first, so the file keeps call order.
+
+        Done before taking our shard lock: a thread never holds two shard locks.
+        """
+        if durability >= SYNC and writer.async_dirty:
+            self.store._drain_async(writer)
+        return 0
+
     cdef int _queue_pending_key(self, _Shard shard, object key) except -1:
-        """Queue the key's async change ahead of a synchronous write of it."""
+        """Queue the key's async change ahead of a synchronous write of it
+        (one made after _before_sync_write by another thread)."""
         data = shard.pending.pop(key, MISSING)
         if data is MISSING:
             return 0
@@ -195,6 +205,7 @@ cdef class PersistMap:
         cdef bytes data = self._encode(value)
         cdef _Shard shard = self.shard_for(key)
         cdef long long end = 0
+        self._before_sync_write(writer, durability)
         shard.acquire()
         try:
             if durability == ASYNC:
@@ -220,6 +231,7 @@ cdef class PersistMap:
         cdef const char* k = key_utf8(key, &klen)
         cdef _Shard shard = self.shard_for(key)
         cdef long long end = 0
+        self._before_sync_write(writer, durability)
         shard.acquire()
         try:
             if key not in shard.data:
@@ -248,6 +260,7 @@ cdef class PersistMap:
         cdef long long end = 0
         cdef bytes data
         cdef Update upd = Update.__new__(Update)
+        self._before_sync_write(writer, durability)
         shard.acquire()
         try:
             current = shard.data.get(key, MISSING)

@@ -33,13 +33,13 @@ cdef class _LoadState:
         try:
             decoded = self.last_name.decode()
         except UnicodeDecodeError:
-            raise self.corrupt(0, "map name is not valid UTF-8") from None
+            raise self.corrupt("map name is not valid UTF-8") from None
         self.last_map = self.route(decoded)
         return self.last_map
 
-    cdef object corrupt(self, Py_ssize_t at, str reason):
-        """The error for a broken record ``at`` bytes after the current one."""
-        return CorruptWALError(str(self.path), self.line, self.offset + at, reason)
+    cdef object corrupt(self, str reason):
+        """The error for the record being parsed (its first line and offset)."""
+        return CorruptWALError(str(self.path), self.line, self.offset, reason)
 
     cdef Py_ssize_t parse(self, const char* buf, Py_ssize_t size) except -1:
         """Apply every complete record in ``buf``; return the bytes consumed."""
@@ -61,11 +61,10 @@ cdef class _LoadState:
                 break
             kind = p[0]
             if nl1 - p < 2 or p[1] != b' ' or (kind != b'S' and kind != b'D'):
-                raise self.corrupt(0, "expected a record line 'S <key>' or 'D <key>'")
+                raise self.corrupt("expected a record line 'S <key>' or 'D <key>'")
             vlen = nl2 - nl1 - 1
             if kind == b'D' and vlen != 0:
-                self.line += 1
-                raise self.corrupt(nl1 + 1 - p, "a delete record's second line must be empty")
+                raise self.corrupt("a delete record's second line must be empty")
             key = p + 2
             klen = nl1 - key
             colon = <const char*>memchr(key, b':', klen)
@@ -79,7 +78,7 @@ cdef class _LoadState:
             try:
                 k = PyUnicode_DecodeUTF8(key, klen, NULL)
             except UnicodeDecodeError:
-                raise self.corrupt(0, "key is not valid UTF-8") from None
+                raise self.corrupt("key is not valid UTF-8") from None
             if kind == b'S':
                 target._load_put(
                     k, make_raw(PyBytes_FromStringAndSize(nl1 + 1, vlen), self.line + 1))

@@ -157,16 +157,7 @@ cdef class WalWriter:
         cdef int fd = self.fd
         if self.closed:
             raise NotOpenError("store is closed")
-        if self.cut_at >= 0:
-            with nogil:
-                if ftruncate(fd, self.cut_at) != 0:
-                    err = errno
-            if err:
-                raise OSError(err, f"cannot cut the torn tail of {self.path}")
-            self.cut_at = -1
-        if self.header_pending:
-            self._write_all(<const char*>HEADER, len(HEADER))
-            self.header_pending = False
+        self._prepare_file()
         while self.out_pos < self.out_len:
             with nogil:
                 n = write(fd, self.out + self.out_pos, self.out_len - self.out_pos)
@@ -182,6 +173,22 @@ cdef class WalWriter:
             self.written_end += n
         self.file_records += self.out_records
         self.out_records = 0
+        return 0
+
+    cdef int _prepare_file(self) except -1:
+        """Before the first append: cut a torn tail, write a missing header."""
+        cdef int err = 0
+        cdef int fd = self.fd
+        if self.cut_at >= 0:
+            with nogil:
+                if ftruncate(fd, self.cut_at) != 0:
+                    err = errno
+            if err:
+                raise OSError(err, f"cannot cut the torn tail of {self.path}")
+            self.cut_at = -1
+        if self.header_pending:
+            self._write_all(<const char*>HEADER, len(HEADER))
+            self.header_pending = False
         return 0
 
     cdef int _write_all(self, const char* p, Py_ssize_t size) except -1:
@@ -224,6 +231,14 @@ cdef class WalWriter:
             self._write_out()
             if fsync and self.synced_end < self.written_end:
                 self._fsync()
+        finally:
+            PyThread_release_lock(self.io)
+
+    def write_header(self):
+        """Give a new (empty) file its header line now."""
+        lock_wait(self.io)
+        try:
+            self._prepare_file()
         finally:
             PyThread_release_lock(self.io)
 

@@ -174,7 +174,7 @@ class Store:
                 valid_end, size, records = _core.load(fd, path, self._route)
                 writer = _core.WalWriter(fd, path, valid_end, size, records)
                 if size == 0:
-                    writer.flush()                    # a new file gets its header now
+                    writer.write_header()             # a new file gets it at once
             except BaseException:
                 os.close(fd)
                 for m in self._all_maps():
@@ -188,7 +188,8 @@ class Store:
                 m._attach(writer)
             _open_stores.add(self)
             self._sync_thread = threading.Thread(
-                target=self._sync_loop, name=f"persist-sync {path}", daemon=True
+                target=self._sync_loop, args=(writer,), name=f"persist-sync {path}",
+                daemon=True,
             )
             self._sync_thread.start()
 
@@ -256,10 +257,14 @@ class Store:
 
     # -- flushing -----------------------------------------------------------
 
-    def _flush(self, writer: _core.WalWriter, *, fsync: bool) -> None:
+    def _drain_async(self, writer: _core.WalWriter) -> None:
+        """Queue every map's pending async changes on the writer (call order)."""
         writer.async_dirty = False
         for m in self._all_maps():
             m._drain()
+
+    def _flush(self, writer: _core.WalWriter, *, fsync: bool) -> None:
+        self._drain_async(writer)
         writer.flush(fsync)
 
     def sync(self) -> None:
@@ -270,20 +275,21 @@ class Store:
         """Write every pending async change, then fsync the file."""
         self._flush(self._open_writer(), fsync=True)
 
-    def _sync_loop(self) -> None:
+    def _sync_loop(self, writer: _core.WalWriter) -> None:
         """Every ``sync_interval``: write the async changes and fsync."""
         while True:
             with self._wake:
-                self._wake.wait(self._sync_interval)
-            writer = self._writer
-            if writer is None:
+                # Checked under the lock close() notifies with: no lost wake-up.
+                if self._writer is writer:
+                    self._wake.wait(self._sync_interval)
+            if self._writer is not writer:
                 return
             if not (writer.async_dirty or writer.has_unsynced()):
                 continue
             try:
                 self._flush(writer, fsync=True)
             except Exception as exc:  # noqa: BLE001 - reported, retried next round
-                if self._writer is not None:
+                if self._writer is writer:
                     self.error_handler(exc)
 
     # -- plain Store API (orphan records) -----------------------------------
@@ -364,6 +370,7 @@ class Store:
         installed = False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._drain_async(writer)   # into the old file, not the capture
             writer.start_capture()
             try:
                 with self._lock:

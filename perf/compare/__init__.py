@@ -1,0 +1,5 @@
+"""Rival stores: each module has ``label`` and ``open_store(folder, records)``.
+
+``open_store`` loads ``records`` the fastest way the rival allows and returns
+``(get, set, close)``; ``set`` is the rival's normal durable write.
+"""
