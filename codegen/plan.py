@@ -1,0 +1,263 @@
+"""Type plans: what the codecs need to know about a value type, worked out once.
+
+``plan_for(tp)`` turns a type into a small immutable tree: a :class:`TypeNode`
+(kind + item) for plain types and containers, a :class:`ClassPlan` for an
+attrs class. Both emitters (Python now, Cython later) and the builtin codecs
+read plans, never the annotations.
+
+A field whose type is an attrs class holds a reference node
+(``TypeNode(Kind.CLASS, cls)``), not the nested plan: nested classes are
+planned on their own and bound late, by the registry, so a self-referential
+class plans (and codes) without looping.
+
+A type the generator cannot handle becomes ``Kind.OPAQUE`` -- a class that is
+not attrs, a union of several types, ``dict[int, T]``, an attrs class with a
+``Factory(takes_self=True)`` default or a generic attrs class; the registry
+serves those from a registered codec or cattrs.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+
+class Kind(enum.StrEnum):
+    """What a node is; decides how its values are written, read and copied."""
+
+    STR = "str"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    NONE = "None"
+    BYTES = "bytes"
+    DATETIME = "datetime"
+    ENUM = "enum"
+    ANY = "Any"
+    LIST = "list"
+    TUPLE = "tuple"
+    SET = "set"
+    FROZENSET = "frozenset"
+    DICT = "dict"
+    OPTIONAL = "Optional"
+    CLASS = "class"
+    OPAQUE = "opaque"
+
+
+_IMMUTABLE_KINDS = frozenset(
+    {Kind.STR, Kind.INT, Kind.FLOAT, Kind.BOOL, Kind.NONE, Kind.BYTES}
+    | {Kind.DATETIME, Kind.ENUM}
+)
+_WRAPPER_KINDS = frozenset({Kind.TUPLE, Kind.FROZENSET, Kind.OPTIONAL})
+
+
+@attrs.frozen
+class TypeNode:
+    """A planned type: ``kind``, the annotation it came from, and its item.
+
+    ``item`` is the element of a list, tuple, set or frozenset, the value of a
+    dict, the inner type of an Optional; None otherwise.
+    """
+
+    kind: Kind
+    type: Any
+    item: TypeNode | None = None
+
+    @property
+    def immutable(self) -> bool:
+        """Whether a value of this type can be shared by a copy (False if unsure)."""
+        if self.kind in _IMMUTABLE_KINDS:
+            return True
+        return (
+            self.kind in _WRAPPER_KINDS
+            and self.item is not None
+            and self.item.immutable
+        )
+
+
+class Default(enum.Enum):
+    """Where a missing field's value comes from."""
+
+    REQUIRED = "required"
+    VALUE = "value"
+    FACTORY = "factory"
+
+
+@attrs.frozen
+class FieldPlan:
+    """One attrs field: names, JSON key, type node and default."""
+
+    name: str  # the attribute, e.g. "_secret"
+    json_key: str  # metadata["json"] or the attribute name
+    init_name: str | None  # the __init__ parameter (attrs alias); None if init=False
+    kw_only: bool
+    node: TypeNode
+    default: Default
+    default_value: Any = attrs.field(default=None, eq=False)  # the value or factory
+
+
+@attrs.frozen
+class ClassPlan:
+    """An attrs class: its fields in declaration order."""
+
+    cls: type
+    fields: tuple[FieldPlan, ...]
+    frozen: bool
+
+    kind: typing.ClassVar[Kind] = Kind.CLASS
+
+    @property
+    def label(self) -> str:
+        """The name used in messages and generated function names."""
+        return type_label(self.cls)
+
+
+Plan = TypeNode | ClassPlan
+
+_plans: dict[Any, Plan] = {}
+_SIMPLE = {
+    str: Kind.STR,
+    int: Kind.INT,
+    float: Kind.FLOAT,
+    bool: Kind.BOOL,
+    bytes: Kind.BYTES,
+    datetime: Kind.DATETIME,
+}
+_BARE_CONTAINERS = {
+    list: Kind.LIST,
+    tuple: Kind.TUPLE,
+    set: Kind.SET,
+    frozenset: Kind.FROZENSET,
+    dict: Kind.DICT,
+}
+_ANY = TypeNode(Kind.ANY, Any)
+_FACTORY: type[Any] = type(attrs.Factory(list))  # attrs.Factory is typed as a function
+
+
+def plan_for(tp: Any) -> Plan:
+    """Return the plan of ``tp``: a ClassPlan for an attrs class, else a TypeNode.
+
+    Cached per type. Raises TypeError when an attrs class's annotations cannot
+    be resolved or two of its fields share a JSON key.
+    """
+    try:
+        return _plans[tp]
+    except KeyError:
+        pass
+    plan = _class_plan(tp) if _is_attrs_class(tp) else node_for(tp)
+    _plans[tp] = plan
+    return plan
+
+
+def node_for(tp: Any) -> TypeNode:
+    """Plan an annotation as a TypeNode; an attrs class gives a reference node."""
+    tp = _unwrap(tp)
+    if tp is None or tp is types.NoneType:
+        return TypeNode(Kind.NONE, tp)
+    if tp is Any:
+        return _ANY
+    if isinstance(tp, type):
+        if issubclass(tp, enum.Enum):
+            return TypeNode(Kind.ENUM, tp)
+        if attrs.has(tp):
+            return TypeNode(Kind.CLASS, tp)
+        if tp in _SIMPLE:
+            return TypeNode(_SIMPLE[tp], tp)
+        if tp in _BARE_CONTAINERS:
+            return TypeNode(_BARE_CONTAINERS[tp], tp, _ANY)
+        return TypeNode(Kind.OPAQUE, tp)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        others = [arg for arg in args if arg is not types.NoneType]
+        if len(others) == 1 and len(args) == 2:
+            return TypeNode(Kind.OPTIONAL, tp, node_for(others[0]))
+    elif origin in (list, set, frozenset) and len(args) == 1:
+        return TypeNode(_BARE_CONTAINERS[origin], tp, node_for(args[0]))
+    elif origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return TypeNode(Kind.TUPLE, tp, node_for(args[0]))
+    elif origin is dict and len(args) == 2 and args[0] is str:
+        return TypeNode(Kind.DICT, tp, node_for(args[1]))
+    return TypeNode(Kind.OPAQUE, tp)
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip ``Annotated`` and ``NewType``, which do not change the JSON."""
+    while True:
+        if typing.get_origin(tp) is typing.Annotated:
+            tp = tp.__origin__
+        elif isinstance(tp, typing.NewType):
+            tp = tp.__supertype__
+        else:
+            return tp
+
+
+def _is_attrs_class(tp: Any) -> bool:
+    return isinstance(tp, type) and attrs.has(tp)
+
+
+def _class_plan(cls: type) -> Plan:
+    try:
+        attrs.resolve_types(cls)
+    except (NameError, TypeError) as error:
+        raise TypeError(
+            f"cannot resolve the annotations of {cls!r}: {error}"
+        ) from error
+    fields = []
+    for attribute in attrs.fields(cls):
+        if isinstance(attribute.default, _FACTORY) and attribute.default.takes_self:
+            return TypeNode(Kind.OPAQUE, cls)  # needs the half-built instance
+        fields.append(_field_plan(cls, attribute))
+    keys = [field.json_key for field in fields]
+    if len(set(keys)) != len(keys):
+        raise TypeError(f"{type_label(cls)}: two fields share a JSON key in {keys}")
+    frozen = getattr(cls.__setattr__, "__name__", "") == "_frozen_setattrs"
+    return ClassPlan(cls, tuple(fields), frozen)
+
+
+def _field_plan(cls: type, attribute: attrs.Attribute) -> FieldPlan:  # type: ignore[type-arg]
+    key = attribute.metadata.get("json", attribute.name)
+    if not isinstance(key, str):
+        raise TypeError(f"{type_label(cls)}.{attribute.name}: JSON key must be a str")
+    if attribute.default is attrs.NOTHING:
+        default, value = Default.REQUIRED, None
+    elif isinstance(attribute.default, _FACTORY):
+        default, value = Default.FACTORY, attribute.default.factory
+    else:
+        default, value = Default.VALUE, attribute.default
+    return FieldPlan(
+        name=attribute.name,
+        json_key=key,
+        init_name=attribute.alias if attribute.init else None,
+        kw_only=attribute.kw_only,
+        node=_ANY if attribute.type is None else node_for(attribute.type),
+        default=default,
+        default_value=value,
+    )
+
+
+def may_hold_any(plan: Plan, _seen: frozenset[Any] = frozenset()) -> bool:
+    """Tell whether a value of this plan can contain Any values (opaque: maybe).
+
+    Decoders trust Any values and check the whole document instead, when the
+    type can hold them; this decides whether that check is needed.
+    """
+    if isinstance(plan, ClassPlan):
+        seen = _seen | {plan.cls}
+        return any(may_hold_any(field.node, seen) for field in plan.fields)
+    if plan.kind is Kind.CLASS:
+        return plan.type not in _seen and may_hold_any(plan_for(plan.type), _seen)
+    if plan.kind in (Kind.ANY, Kind.OPAQUE):
+        return True
+    return plan.item is not None and may_hold_any(plan.item, _seen)
+
+
+def type_label(tp: Any) -> str:
+    """Name a type for messages: ``User``, ``list[int]``, ``Optional[str]``."""
+    if isinstance(tp, type):
+        return tp.__qualname__.rpartition("<locals>.")[2]
+    return repr(tp).replace("typing.", "")
