@@ -19,7 +19,8 @@ demo: venv
 
 bench: venv            ## the README's benchmark tables
 	$(VENV)/bin/pip install -q '.[bench]'
-	$(VENV)/bin/python -m perf.bench_map -o perf/results/map.json
+	mkdir -p perf/results
+	$(VENV)/bin/python perf/bench_map.py -o perf/results/map.json
 
 clean:
 	rm -rf build dist *.egg-info persist/*.c persist/*.so perf/results

@@ -1,6 +1,9 @@
 """The mixed workload (80% get / 20% writes over 100K keys) for persist and its rivals.
 
-    python -m perf.bench_map -o perf/results/map.json
+    python perf/bench_map.py -o perf/results/map.json
+
+Run as a script (not ``-m`` from the repository root) so the installed,
+compiled persist is measured, not the source folder.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pyperf
 import persist
 from persist.schemas.examples import User
 
-from . import data
+import data
 
 RIVALS = ["dict_plain", "dict_lock", "diskcache_", "sqlitedict_", "lmdb_", "shelve_"]
 
@@ -84,7 +87,7 @@ def main() -> None:
     runner.bench_time_func("map.mixed.dict+os.write", _time_sync_baseline, fd, ops,
                            User("n", "e", 1), inner_loops=inner)
     for module in RIVALS:
-        rival = importlib.import_module(f"perf.compare.{module}")
+        rival = importlib.import_module(f"compare.{module}")
         runner.bench_time_func(f"map.mixed.{rival.label}", _mixed(rival.open_store),
                                inner_loops=inner)
 

@@ -1,1 +1,0 @@
-"""pyperf benchmarks whose results make the README tables (python -m perf.bench_<area>)."""
