@@ -14,12 +14,11 @@ import os
 import tempfile
 import time
 
+import data
 import pyperf
-
-import persist
 from persist.schemas.examples import User
 
-import data
+import persist
 
 RIVALS = ["dict_plain", "dict_lock", "diskcache_", "sqlitedict_", "lmdb_", "shelve_"]
 
@@ -67,8 +66,10 @@ def _time_sync_baseline(loops: int, fd, ops, value) -> float:
         for is_write, key in ops:
             if is_write:
                 d[key] = value
-                line = json.dumps({"Name": value.name, "Email": value.email,
-                                   "Age": value.age}, separators=(",", ":"))
+                line = json.dumps(
+                    {"Name": value.name, "Email": value.email, "Age": value.age},
+                    separators=(",", ":"),
+                )
                 os.write(fd, f"S :{key}\n{line}\n".encode())
             else:
                 d.get(key)
@@ -79,17 +80,27 @@ def main() -> None:
     runner = pyperf.Runner()
     inner = data.OPS
     for write in ("set_async", "set"):
-        runner.bench_time_func(f"map.mixed.persist-{write}",
-                               _mixed(_persist_store(write)), inner_loops=inner)
+        runner.bench_time_func(
+            f"map.mixed.persist-{write}",
+            _mixed(_persist_store(write)),
+            inner_loops=inner,
+        )
     folder = tempfile.mkdtemp(prefix="persist-bench-")
     fd = os.open(os.path.join(folder, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     ops = data.mixed_ops([f"user:{i}" for i in range(data.KEYS)])
-    runner.bench_time_func("map.mixed.dict+os.write", _time_sync_baseline, fd, ops,
-                           User("n", "e", 1), inner_loops=inner)
+    runner.bench_time_func(
+        "map.mixed.dict+os.write",
+        _time_sync_baseline,
+        fd,
+        ops,
+        User("n", "e", 1),
+        inner_loops=inner,
+    )
     for module in RIVALS:
         rival = importlib.import_module(f"compare.{module}")
-        runner.bench_time_func(f"map.mixed.{rival.label}", _mixed(rival.open_store),
-                               inner_loops=inner)
+        runner.bench_time_func(
+            f"map.mixed.{rival.label}", _mixed(rival.open_store), inner_loops=inner
+        )
 
 
 if __name__ == "__main__":

@@ -8,12 +8,14 @@ from persist.schemas.examples import User
 
 KEYS = 100_000
 OPS = 20_000
-WRITE_SHARE = 0.2   # go-persist's mixed workload: 80% get, 20% writes
+WRITE_SHARE = 0.2  # go-persist's mixed workload: 80% get, 20% writes
 
 
 def users(n: int = KEYS) -> dict[str, User]:
     """``n`` keys ``user:<i>`` with small User records."""
-    return {f"user:{i}": User(f"name {i}", f"u{i}@example.com", i % 90) for i in range(n)}
+    return {
+        f"user:{i}": User(f"name {i}", f"u{i}@example.com", i % 90) for i in range(n)
+    }
 
 
 def mixed_ops(keys: list[str], n: int = OPS, seed: int = 7) -> list[tuple[bool, str]]:

@@ -1,6 +1,6 @@
 """Render pyperf result files as the README's Markdown tables.
 
-    python perf/report.py perf/results/map.json [--baseline dict]
+python perf/report.py perf/results/map.json [--baseline dict]
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ def _label(name: str) -> str:
 
 
 def table(path: str, baseline: str) -> str:
-    """One row per benchmark: median time per operation and the ratio to ``baseline``."""
+    """One row per benchmark: median time per op and the ratio to ``baseline``."""
     suite = pyperf.BenchmarkSuite.load(path)
-    medians = {_label(b.get_name()): statistics.median(b.get_values())
-               for b in suite.get_benchmarks()}
+    medians = {
+        _label(b.get_name()): statistics.median(b.get_values())
+        for b in suite.get_benchmarks()
+    }
     base = medians[baseline]
     rows = ["| store | time per op | vs " + baseline + " |", "|---|---:|---:|"]
     for label, seconds in sorted(medians.items(), key=lambda kv: kv[1]):

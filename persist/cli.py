@@ -85,8 +85,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             full = key if name is None else f"{name}:{key}"
             print(f"line {line}: value of {full!r} is not valid JSON: {exc}")
     if scan.valid_end < scan.size:
-        print(f"torn tail: {scan.size - scan.valid_end} bytes after byte "
-              f"{scan.valid_end} (a crash mid-append; cut at the next write)")
+        print(
+            f"torn tail: {scan.size - scan.valid_end} bytes after byte "
+            f"{scan.valid_end} (a crash mid-append; cut at the next write)"
+        )
     print(f"{scan.records} records, {bad} undecodable")
     return 1 if bad else 0
 

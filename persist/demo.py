@@ -1,4 +1,4 @@
-"""``python -m persist demo``: the README's quickstart, run in a temporary folder."""
+"""``python -m persist demo``: the README's quickstart, in a temporary folder."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from persist.schemas.examples import Config, User
 
 
 def run(folder: str) -> None:
-    """Write, update, delete, reopen and shrink a store in ``folder``, printing each step."""
+    """Write, update, delete, reopen and shrink a store in ``folder``."""
     path = os.path.join(folder, "users.db")
 
     with persist.open_single_map(path, User) as users:
         users.set("alice", User("Alice Smith", "alice@example.com", 28))  # write(2) now
-        users.set_async("bob", User("Bob", "bob@example.com", 41))  # next background sync
+        bob = User("Bob", "bob@example.com", 41)
+        users.set_async("bob", bob)  # on disk at the next background sync
         users.set_fsync("carol", User("Carol", "carol@example.com", 33))  # on disk
         users.update("alice", lambda u: u.set(attrs.evolve(u.value, age=29)))
         users.delete("carol")
@@ -27,13 +28,13 @@ def run(folder: str) -> None:
         print("   ", f.read().replace("\n", "\n    ").rstrip())
 
     store = persist.Store()
-    users = store.map("", User)            # the single map is the map named ""
+    users = store.map("", User)  # the single map is the map named ""
     config = store.map("config", Config)
     store.open(path)
     print("reopened:", sorted(users.keys()), "alice is", users["alice"].age)
     config.set("app", Config(debug=True))
     config.update("app", lambda u: setattr(u.value, "max_connections", 500))
-    store.set("motd", "hello")             # a plain record, outside any map
+    store.set("motd", "hello")  # a plain record, outside any map
     print("config:", config["app"], "| motd:", store.get("motd", str))
     print("stats before shrink:", store.stats())
     store.shrink()

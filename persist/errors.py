@@ -1,4 +1,4 @@
-"""The exception tree: every error persist raises on purpose derives from PersistError."""
+"""The exception tree: every error persist raises derives from PersistError."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class StoreLockedError(PersistError):
 
 
 class EncodeError(PersistError, ValueError):
-    """A value cannot be written as JSON (NaN, wrong field type, ...); nothing was stored."""
+    """A value cannot be written as JSON (NaN, a wrong field type); nothing stored."""
 
 
 class DecodeError(PersistError, ValueError):

@@ -169,12 +169,12 @@ class Store:
             fd = self._lock_file(path)
             try:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path + SHRINK_SUFFIX)   # a crashed shrink's leftover
+                    os.unlink(path + SHRINK_SUFFIX)  # a crashed shrink's leftover
                 self._route(None)
                 valid_end, size, records = _core.load(fd, path, self._route)
                 writer = _core.WalWriter(fd, path, valid_end, size, records)
                 if size == 0:
-                    writer.write_header()             # a new file gets it at once
+                    writer.write_header()  # a new file gets it at once
             except BaseException:
                 os.close(fd)
                 for m in self._all_maps():
@@ -188,7 +188,9 @@ class Store:
                 m._attach(writer)
             _open_stores.add(self)
             self._sync_thread = threading.Thread(
-                target=self._sync_loop, args=(writer,), name=f"persist-sync {path}",
+                target=self._sync_loop,
+                args=(writer,),
+                name=f"persist-sync {path}",
                 daemon=True,
             )
             self._sync_thread.start()
@@ -197,7 +199,9 @@ class Store:
     def _lock_file(path: str) -> int:
         """Open ``path`` and take its exclusive lock; retry if a shrink replaced it."""
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            fd = os.open(
+                path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
+            )
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -210,7 +214,7 @@ class Store:
                 now = None
             if now is not None and (now.st_ino, now.st_dev) == (st.st_ino, st.st_dev):
                 return fd
-            os.close(fd)   # renamed over by the previous owner's shrink: try again
+            os.close(fd)  # renamed over by the previous owner's shrink: try again
 
     def close(self) -> None:
         """Flush async changes, fsync, stop background work and release the file."""
@@ -218,7 +222,7 @@ class Store:
             writer = self._writer
             if writer is None:
                 return
-            if os.getpid() != self._pid:   # a forked child: never touch the file
+            if os.getpid() != self._pid:  # a forked child: never touch the file
                 self._detach(writer)
                 return
             self.stop_auto_shrink()
@@ -288,7 +292,7 @@ class Store:
                 continue
             try:
                 self._flush(writer, fsync=True)
-            except Exception as exc:  # noqa: BLE001 - reported, retried next round
+            except Exception as exc:  # reported; retried next round
                 if self._writer is writer:
                     self.error_handler(exc)
 
@@ -365,12 +369,13 @@ class Store:
     def _shrink(self, writer: _core.WalWriter) -> None:
         path = writer.path
         tmp = path + SHRINK_SUFFIX
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC,
-                     0o644)
+        fd = os.open(
+            tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o644
+        )
         installed = False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._drain_async(writer)   # into the old file, not the capture
+            self._drain_async(writer)  # into the old file, not the capture
             writer.start_capture()
             try:
                 with self._lock:
@@ -403,8 +408,9 @@ class Store:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
 
-    def start_auto_shrink(self, interval: float | timedelta = 60.0,
-                          ratio: float = 1.8) -> None:
+    def start_auto_shrink(
+        self, interval: float | timedelta = 60.0, ratio: float = 1.8
+    ) -> None:
         """Shrink in the background whenever wal_records / active_keys >= ratio.
 
         :param interval: seconds (or a timedelta) between checks
@@ -417,8 +423,10 @@ class Store:
         self.stop_auto_shrink()
         self._shrink_stop.clear()
         self._shrink_thread = threading.Thread(
-            target=self._auto_shrink_loop, args=(seconds, ratio),
-            name=f"persist-shrink {self._path}", daemon=True,
+            target=self._auto_shrink_loop,
+            args=(seconds, ratio),
+            name=f"persist-shrink {self._path}",
+            daemon=True,
         )
         self._shrink_thread.start()
 
@@ -442,7 +450,7 @@ class Store:
                 continue
             except NotOpenError:
                 return
-            except Exception as exc:  # noqa: BLE001 - reported, retried next round
+            except Exception as exc:  # reported; retried next round
                 self.error_handler(exc)
 
     # -- process events -----------------------------------------------------
@@ -465,7 +473,7 @@ class Store:
 def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _fsync_dir(path: str) -> None:
@@ -477,7 +485,9 @@ def _fsync_dir(path: str) -> None:
 
 
 def open_single_map(
-    path: str | os.PathLike[str], value_type: type[T] | Any, *,
+    path: str | os.PathLike[str],
+    value_type: type[T] | Any,
+    *,
     converter: Any = None,
 ) -> _core.PersistMap[T]:
     """Open ``path`` holding one map (keys ``:key``), with auto-shrink (60 s, 1.8).
@@ -495,7 +505,7 @@ def _close_all_at_exit() -> None:
     for store in list(_open_stores):
         try:
             store.close()
-        except Exception:  # noqa: BLE001 - exiting: report and go on
+        except Exception:  # exiting: report and go on
             log.exception("closing %r at exit failed", store)
 
 

@@ -1,1 +1,1 @@
-"""attrs schema classes compiled at persist's own build (examples, benchmark records)."""
+"""attrs schema classes compiled at persist's own build (examples, benchmarks)."""

@@ -47,16 +47,21 @@ def test_full_disk_raises_and_loses_nothing(db_path):
     lands with the next write, and the file reloads with every value."""
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(db_path)],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     report = json.loads(out)
     assert report["errno"] == "EFBIG"
     assert report["in_memory"] is True
     header_and_a = len(b'go-persist 1\nS m:a\n"x"\n')
-    assert report["size_at_limit"] == header_and_a + 10   # a partial record
+    assert report["size_at_limit"] == header_and_a + 10  # a partial record
     expected = (
         b'go-persist 1\nS m:a\n"x"\n'
-        + b'S m:b\n"' + b"y" * 100 + b'"\n'
+        + b'S m:b\n"'
+        + b"y" * 100
+        + b'"\n'
         + b'S m:c\n"z"\n'
     )
     assert db_path.read_bytes() == expected

@@ -6,6 +6,6 @@ label = "shelve"
 
 
 def open_store(folder, records):
-    db = shelve.open(f"{folder}/db")
+    db = shelve.open(f"{folder}/db")  # noqa: SIM115 - closed by the caller
     db.update(records)
     return db.get, db.__setitem__, db.close
