@@ -279,8 +279,10 @@ def run_python(
     code: str, *args: str, timeout: float = 60.0
 ) -> subprocess.CompletedProcess:
     """Run code in a fresh interpreter (with args in sys.argv[1:])."""
+    # -P keeps the working directory off sys.path: the child must import the
+    # installed, compiled persist, not the source folder of a checkout.
     return subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-P", "-c", code, *args],
         env=python_env(),
         capture_output=True,
         text=True,

@@ -46,7 +46,7 @@ def test_full_disk_raises_and_loses_nothing(db_path):
     """A write that hits a full disk raises OSError; the record stays queued,
     lands with the next write, and the file reloads with every value."""
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(db_path)],
+        [sys.executable, "-P", "-c", CHILD, str(db_path)],
         capture_output=True,
         text=True,
         timeout=60,

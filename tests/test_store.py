@@ -576,7 +576,7 @@ store.close()
 def test_store_locked_by_other_process(db_path):
     """This process cannot open a file another process has open."""
     with subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(db_path)],
+        [sys.executable, "-P", "-c", LOCK_HOLDER, str(db_path)],
         env=python_env(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
