@@ -31,6 +31,8 @@ DEFAULT_SHARDS = 16
 
 @cython.final
 @cython.freelist(256)
+@cython.no_gc   # holds only bytes: it cannot be part of a cycle, so loading
+                # a million of them does not wake the cyclic GC again and again
 cdef class _Raw:
     def __repr__(self):
         return f"<raw line {self.line}: {self.data[:60]!r}>"
