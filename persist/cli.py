@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from . import _core
 from .errors import CorruptWALError, PersistError
@@ -18,20 +18,20 @@ class _Scan:
     """Every record of a file, read without locking or changing it."""
 
     def __init__(self, path: str) -> None:
-        self.maps: dict[str | None, _core.PersistMap] = {}
+        self.maps: dict[str | None, _core.PersistMap[None]] = {}
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             self.valid_end, self.size, self.records = _core.load(fd, path, self._route)
         finally:
             os.close(fd)
 
-    def _route(self, name: str | None) -> _core.PersistMap:
+    def _route(self, name: str | None) -> _core.PersistMap[None]:
         m = self.maps.get(name)
         if m is None:
             m = self.maps[name] = _core.PersistMap(None, name, None, None, b"")
         return m
 
-    def items(self):
+    def items(self) -> Iterator[tuple[str | None, str, bytes, int]]:
         """``(map name, key, JSON bytes, line)`` of every live key."""
         for name, m in self.maps.items():
             for key, data, line in m._raw_items():
@@ -134,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
     try:
-        return args.fn(args)
+        status: int = args.fn(args)
+        return status
     except (OSError, PersistError) as exc:
         print(f"persist {args.command}: {exc}", file=sys.stderr)
         return 1

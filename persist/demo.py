@@ -11,6 +11,12 @@ import persist
 from persist.schemas.examples import Config, User
 
 
+def birthday(upd: persist.Update[User]) -> None:
+    """One year older: an update function gets a copy of the value."""
+    if upd.value is not None:
+        upd.set(attrs.evolve(upd.value, age=upd.value.age + 1))
+
+
 def run(folder: str) -> None:
     """Write, update, delete, reopen and shrink a store in ``folder``."""
     path = os.path.join(folder, "users.db")
@@ -20,7 +26,7 @@ def run(folder: str) -> None:
         bob = User("Bob", "bob@example.com", 41)
         users.set_async("bob", bob)  # on disk at the next background sync
         users.set_fsync("carol", User("Carol", "carol@example.com", 33))  # on disk
-        users.update("alice", lambda u: u.set(attrs.evolve(u.value, age=29)))
+        users.update("alice", birthday)  # atomic read-modify-write
         users.delete("carol")
         print("in memory:", dict(users.items()))
     print("the file, as go-persist writes it:")

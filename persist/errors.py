@@ -68,5 +68,6 @@ class CorruptWALError(PersistError, ValueError):
         self.offset = offset
         self.reason = reason
 
-    def __reduce__(self):  # keep pickling (multiprocessing) working
+    def __reduce__(self) -> tuple[type, tuple[str, int, int, str]]:
+        # keep pickling (multiprocessing) working
         return (type(self), (self.path, self.line, self.offset, self.reason))

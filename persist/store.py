@@ -11,7 +11,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, overload
 
 from . import _core
 from .codecs import codec_for
@@ -74,8 +74,8 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._lock = threading.RLock()
-        self._maps: dict[str, _core.PersistMap] = {}
-        self._raw_maps: dict[str | None, _core.PersistMap] = {}
+        self._maps: dict[str, _core.PersistMap[Any]] = {}
+        self._raw_maps: dict[str | None, _core.PersistMap[Any]] = {}
         self._writer: _core.WalWriter | None = None
         self._path: str | None = None
         self._pid = os.getpid()
@@ -118,9 +118,18 @@ class Store:
 
     # -- maps ---------------------------------------------------------------
 
+    @overload
     def map(
-        self, name: str, value_type: type[T] | Any, *, converter: Any = None
-    ) -> _core.PersistMap[T]:
+        self, name: str, value_type: type[T], *, converter: Any = None
+    ) -> _core.PersistMap[T]: ...
+    @overload
+    def map(
+        self, name: str, value_type: Any, *, converter: Any = None
+    ) -> _core.PersistMap[Any]: ...
+
+    def map(
+        self, name: str, value_type: Any, *, converter: Any = None
+    ) -> _core.PersistMap[Any]:
         """Register the typed map ``name``; its records load (or are adopted) now.
 
         :param converter: a ``cattrs.Converter`` whose hooks encode the values
@@ -131,7 +140,9 @@ class Store:
         with self._lock:
             if name in self._maps:
                 raise MapExistsError(f"map {name!r} is already registered")
-            m = _core.PersistMap(self, name, value_type, codec, f"{name}:".encode())
+            m: _core.PersistMap[Any] = _core.PersistMap(
+                self, name, value_type, codec, f"{name}:".encode()
+            )
             raw = self._raw_maps.pop(name, None)
             if raw is not None:
                 m._adopt(raw)
@@ -140,7 +151,7 @@ class Store:
             self._maps[name] = m
             return m
 
-    def _route(self, name: str | None) -> _core.PersistMap:
+    def _route(self, name: str | None) -> _core.PersistMap[Any]:
         """The map that records of ``name`` load into (a raw one if unregistered)."""
         if name is not None and name in self._maps:
             return self._maps[name]
@@ -151,7 +162,7 @@ class Store:
             self._raw_maps[name] = raw
         return raw
 
-    def _all_maps(self) -> list[_core.PersistMap]:
+    def _all_maps(self) -> list[_core.PersistMap[Any]]:
         return [*self._maps.values(), *self._raw_maps.values()]
 
     # -- lifecycle ----------------------------------------------------------
@@ -305,34 +316,30 @@ class Store:
         data = codec_for(type(value)).encode(value)
         self._raw_maps[None]._set_raw(key, data)
 
-    def get(self, key: str, value_type: type[T] | Any) -> T:
+    @overload
+    def get(self, key: str, value_type: type[T]) -> T: ...
+    @overload
+    def get(self, key: str, value_type: Any) -> Any: ...
+
+    def get(self, key: str, value_type: Any) -> Any:
         """Decode the record ``key`` (or ``name:key`` of any map) as ``value_type``.
 
         :raises KeyNotFoundError: there is no such record
         """
         self._open_writer()
         _core.check_key(key)
-        name, sep, rest = key.partition(":")
-        codec = codec_for(value_type)
+        head, sep, rest = key.partition(":")
+        name = head if sep else None  # a bare key is an orphan record
+        if not sep:
+            rest = key
         with self._lock:
-            if not sep:
-                owner, name, rest = self._raw_maps[None], None, key
-            elif name in self._maps:
-                owner = self._maps[name]
-            else:
+            owner = self._maps.get(name) if name is not None else None
+            if owner is None:
                 owner = self._raw_maps.get(name)
-        if owner is not None and owner.value_type is not None:
-            if rest in owner:
-                value = owner[rest]
-                if owner.value_type == value_type:
-                    return value
-                return codec.decode(owner.codec.encode(value))
-            data = None
-        else:
-            data = None if owner is None else owner._get_raw(rest)
+        data = None if owner is None else owner._get_raw(rest)
         if data is None:
             raise KeyNotFoundError(key)
-        return codec.decode(data)
+        return codec_for(value_type).decode(data)
 
     def delete(self, key: str) -> bool:
         """Delete the bare ``key``; False if it did not exist."""
@@ -484,12 +491,19 @@ def _fsync_dir(path: str) -> None:
         os.close(dfd)
 
 
+@overload
 def open_single_map(
-    path: str | os.PathLike[str],
-    value_type: type[T] | Any,
-    *,
-    converter: Any = None,
-) -> _core.PersistMap[T]:
+    path: str | os.PathLike[str], value_type: type[T], *, converter: Any = None
+) -> _core.PersistMap[T]: ...
+@overload
+def open_single_map(
+    path: str | os.PathLike[str], value_type: Any, *, converter: Any = None
+) -> _core.PersistMap[Any]: ...
+
+
+def open_single_map(
+    path: str | os.PathLike[str], value_type: Any, *, converter: Any = None
+) -> _core.PersistMap[Any]:
     """Open ``path`` holding one map (keys ``:key``), with auto-shrink (60 s, 1.8).
 
     The returned map is a context manager that closes its store.
