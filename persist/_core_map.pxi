@@ -106,6 +106,7 @@ cdef class Update:
         return f"Update(value={self.value!r}, exists={self.exists})"
 
 
+@cython.final   # direct (inlinable) calls between its cdef methods on hot paths
 cdef class PersistMap:
     """A typed map whose writes go to the store's write-ahead log.
 
