@@ -66,7 +66,9 @@ cdef class PersistMap:
     cdef WalWriter writer          # None while the store is not open
 
     cdef inline _Shard shard_for(self, object key)
+    cdef object _decode_raw(self, object key, _Raw raw)
     cdef object _materialize(self, _Shard shard, object key, _Raw raw)
+    cdef list _shard_items(self, _Shard shard)
     cdef object _lookup(self, object key, bint *found)
     cdef int _write(self, object key, object value, int durability) except -1
     cdef bint _remove(self, object key, int durability) except -1

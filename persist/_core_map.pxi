@@ -7,7 +7,7 @@
 # update() is atomic against every other writer of its key.
 
 cimport cython
-from cpython.dict cimport PyDict_Items, PyDict_Keys
+from cpython.dict cimport PyDict_Items, PyDict_Keys, PyDict_Values
 from cpython.pythread cimport PyThread_get_thread_ident
 from types import GenericAlias
 
@@ -156,14 +156,18 @@ cdef class PersistMap:
             return self._materialize(shard, key, <_Raw>value)
         return value
 
-    cdef object _materialize(self, _Shard shard, object key, _Raw raw):
-        """Decode a value loaded from disk and keep the result in its place."""
+    cdef object _decode_raw(self, object key, _Raw raw):
+        """Decode a value loaded from disk; errors name the key and line."""
         try:
-            value = self._decode(raw.data)
+            return self._decode(raw.data)
         except DecodeError as exc:
             raise DecodeError(
                 f"map {self.name!r}, key {key!r} (line {raw.line}): {exc}"
             ) from None
+
+    cdef object _materialize(self, _Shard shard, object key, _Raw raw):
+        """Decode a value loaded from disk and keep the result in its place."""
+        value = self._decode_raw(key, raw)
         shard.acquire()
         try:
             current = shard.data.get(key, MISSING)
@@ -174,6 +178,27 @@ cdef class PersistMap:
         finally:
             shard.release()
         return value
+
+    cdef list _shard_items(self, _Shard shard):
+        """A snapshot of one shard's items, raw values decoded (outside the
+        lock) and installed in place under a single lock."""
+        cdef list items = PyDict_Items(shard.data)
+        cdef list decoded = []
+        cdef Py_ssize_t i
+        for i in range(len(items)):
+            key, value = items[i]
+            if type(value) is _Raw:
+                items[i] = (key, self._decode_raw(key, <_Raw>value))
+                decoded.append((key, value, items[i][1]))
+        if decoded:
+            shard.acquire()
+            try:
+                for key, raw, value in decoded:
+                    if shard.data.get(key) is raw:
+                        shard.data[key] = value
+            finally:
+                shard.release()
+        return items
 
     cdef inline int _before_sync_write(self, WalWriter writer, int durability) except -1:
         """Queue the store's async changes first, so the file keeps call order.
@@ -268,8 +293,9 @@ cdef class PersistMap:
         try:
             current = shard.data.get(key, MISSING)
             upd.exists = current is not MISSING
-            if type(current) is _Raw:
-                current = self._materialize(shard, key, <_Raw>current)
+            if type(current) is _Raw:       # we hold the lock: decode in place
+                current = self._decode_raw(key, <_Raw>current)
+                shard.data[key] = current
             upd.value = self._copy(current) if upd.exists else None
             fn(upd)
             if upd.state == CANCEL:
@@ -360,15 +386,24 @@ cdef class PersistMap:
         cdef list out = []
         cdef _Shard shard
         for shard in self.shards:
-            for key, value in PyDict_Items(shard.data):
-                if type(value) is _Raw:
-                    value = self._materialize(shard, key, <_Raw>value)
-                out.append((key, value))
+            out.extend(self._shard_items(shard))
         return out
 
     def values(self):
         """A list of the values."""
-        return [value for _, value in self.items()]
+        if self.writer is None:
+            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        cdef list out = []
+        cdef list values
+        cdef _Shard shard
+        for shard in self.shards:
+            values = PyDict_Values(shard.data)
+            for value in values:
+                if type(value) is _Raw:     # decode this shard's raw values
+                    values = [value for _, value in self._shard_items(shard)]
+                    break
+            out.extend(values)
+        return out
 
     def __iter__(self):
         return iter(self.keys())
