@@ -1,12 +1,19 @@
-"""Build the compiled core (and, from issue 4 on, the schema codecs).
+"""Build the compiled core, the JSON support module and the schema codecs.
 
+The schema codecs are generated here from ``schemas/*.py`` by persist.codegen,
+which runs from the source tree (persist itself is not built yet).
 Switches: PERSIST_DEBUG=1 compiles with -O0 -g and Cython's bounds checks on.
 """
 
 import os
+import sys
+from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from codegen.build import cythonize_schemas, load_module
 
 DEBUG = os.environ.get("PERSIST_DEBUG") == "1"
 
@@ -19,7 +26,6 @@ extensions = [
     Extension(
         "persist._core",
         ["persist/_core.pyx"],
-        extra_compile_args=extra_compile_args,
         depends=[
             "persist/_core.pxd",
             "persist/_core_keys.pxi",
@@ -27,7 +33,16 @@ extensions = [
             "persist/_core_parser.pxi",
             "persist/_core_writer.pxi",
         ],
-    )
+    ),
+    Extension("persist._cjson", ["persist/_cjson.pyx"], depends=["persist/_cjson.pxd"]),
 ]
+schemas = [
+    load_module(f"persist.schemas.{path.stem}", path)
+    for path in sorted(Path("schemas").glob("[!_]*.py"))
+]
+ext_modules = cythonize(extensions, compiler_directives=directives)
+ext_modules += cythonize_schemas(schemas, compiler_directives=directives)
+for extension in ext_modules:
+    extension.extra_compile_args = extra_compile_args
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+setup(ext_modules=ext_modules)

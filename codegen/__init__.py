@@ -1,9 +1,13 @@
 """persist.codegen: attrs class -> specialized codec source.
 
 ``plan_for`` works out a type once; ``emit_python`` turns a class plan into
-Python source (``emit_cython`` will turn the same plan into Cython);
+Python source, ``emit_cython`` the plans of a module into a Cython module;
 ``make_python_codec`` compiles the Python source at run time, which is level 2
-of the codec registry in :mod:`persist.codecs`.
+of the codec registry in :mod:`persist.codecs`; ``generate_module`` and
+``cythonize_schemas`` (in :mod:`.build`) make the compiled codecs of level 1.
+
+Nothing here imports persist at module level: persist's own setup.py runs
+the generator from the source tree, before persist is built.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ from typing import Any, Protocol
 
 import attrs
 
-from persist import _json
-
 from . import _linecache, emit_python
+from .build import compiled_module_name, cythonize_schemas, generate_module
 from .fingerprint import GENERATOR_VERSION, fingerprint
 from .plan import ClassPlan, TypeNode, plan_for
 
 __all__ = [
     "GENERATOR_VERSION",
     "GeneratedCodec",
+    "compiled_module_name",
+    "cythonize_schemas",
     "fingerprint",
+    "generate_module",
     "make_python_codec",
     "plan_for",
 ]
@@ -71,12 +77,12 @@ def make_python_codec(
     :param use_linecache: register the source so tracebacks and pdb show it
     :raises TypeError: ``cls`` is not an attrs class the generator can plan
     """
+    from persist import _json, codecs  # they import this package: import when called
+
     plan = plan_for(cls)
     if not isinstance(plan, ClassPlan):
         raise TypeError(f"{cls!r} is not an attrs class the generator can plan")
     if resolve is None:
-        from persist import codecs  # imports this package: import when called
-
         resolve = codecs.part_for
     stamp = fingerprint(cls)
     source = emit_python.emit(plan, stamp)

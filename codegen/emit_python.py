@@ -22,8 +22,7 @@ only when something is wrong.
 from __future__ import annotations
 
 import re
-
-from persist._json import quote
+from json.encoder import encode_basestring as quote  # persist._json.quote
 
 from .fingerprint import GENERATOR_VERSION
 from .plan import (
@@ -96,7 +95,8 @@ class _Function:
         return head + "\n" + "\n".join(self.lines) + "\n"
 
 
-def _comment(field: FieldPlan) -> str:
+def field_comment(field: FieldPlan) -> str:
+    """Return the comment that opens a field's block: name, JSON key, type."""
     key = "" if field.json_key == field.name else f", JSON key {field.json_key!r}"
     return f"# {field.name}{key}: {type_label(field.node.type)}"
 
@@ -183,7 +183,7 @@ def _write(plan: ClassPlan) -> _Function:
     )
     for field in plan.fields:
         target = f"f_{field.name}"
-        function.add("", _comment(field), f"x = value.{field.name}")
+        function.add("", field_comment(field), f"x = value.{field.name}")
         cases = _fast_cases(function, _write_fast(field.node), target)
         call = f"{function.use(helper('enc', field))}(x)"
         _branches(
@@ -221,7 +221,7 @@ def _read(plan: ClassPlan) -> _Function:
     for field in plan.fields:
         target = f"f_{field.name}"
         function.add(
-            "", _comment(field), f"x = obj.get({field.json_key!r}, _p_MISSING)"
+            "", field_comment(field), f"x = obj.get({field.json_key!r}, _p_MISSING)"
         )
         cases = _fast_cases(function, _read_fast(field.node), target)
         cases.append(("x is _p_MISSING", [_missing(function, field, target)]))

@@ -10,7 +10,7 @@ import hashlib
 
 from .plan import ClassPlan, Kind, TypeNode, plan_for
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped when generated code changes shape, which makes every fingerprint stale."""
 
 
@@ -18,8 +18,10 @@ def fingerprint(cls: type) -> str:
     """Return 16 hex chars of sha256 over the generator version and the fields.
 
     Per field, in order: name, JSON key, type (by qualified name, recursively
-    through containers), default marker, and how ``__init__`` takes it.
-    Raises TypeError for a class that is not a plannable attrs class.
+    through containers), default marker, and how ``__init__`` takes it; then
+    whether decoders may bypass ``__init__`` (a validator added since
+    generation makes compiled code stale). Raises TypeError for a class that
+    is not a plannable attrs class.
     """
     plan = plan_for(cls)
     if not isinstance(plan, ClassPlan):
@@ -40,6 +42,7 @@ def fingerprint(cls: type) -> str:
             )
         )
         digest.update(line.encode("utf-8", "surrogatepass") + b"\n")
+    digest.update(b"plain init\n" if plan.plain_init else b"calls init\n")
     return digest.hexdigest()[:16]
 
 

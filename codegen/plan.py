@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import types
 import typing
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -103,11 +104,18 @@ class FieldPlan:
 
 @attrs.frozen
 class ClassPlan:
-    """An attrs class: its fields in declaration order."""
+    """An attrs class: its fields in declaration order.
+
+    ``plain_init``: the class's ``__init__`` only stores its arguments (attrs
+    made it; no validator, converter, pre/post-init hook, init=False field,
+    cached hash or own ``__new__``), so a decoder may build an instance with
+    ``object.__new__`` and set the fields itself.
+    """
 
     cls: type
     fields: tuple[FieldPlan, ...]
     frozen: bool
+    plain_init: bool = False
 
     kind: typing.ClassVar[Kind] = Kind.CLASS
 
@@ -216,7 +224,26 @@ def _class_plan(cls: type) -> Plan:
     if len(set(keys)) != len(keys):
         raise TypeError(f"{type_label(cls)}: two fields share a JSON key in {keys}")
     frozen = getattr(cls.__setattr__, "__name__", "") == "_frozen_setattrs"
-    return ClassPlan(cls, tuple(fields), frozen)
+    return ClassPlan(cls, tuple(fields), frozen, _plain_init(cls))
+
+
+def _plain_init(cls: type) -> bool:
+    # Read from the class itself, not attrs' ClassProps (attrs >= 25.4 only), so
+    # the build and the run time agree whatever their attrs versions.
+    init = cls.__dict__.get("__init__")
+    code = getattr(init, "__code__", None)
+    if code is None or not code.co_filename.startswith("<attrs generated"):
+        return False  # no __init__ of attrs' making
+    if "_attrs_cached_hash" in code.co_consts + code.co_names:
+        return False  # cache_hash=True: __init__ also resets the cached hash
+    if issubclass(cls, BaseException) or cls.__new__ is not object.__new__:
+        return False
+    if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
+        return False
+    return all(
+        field.init and field.validator is None and field.converter is None
+        for field in attrs.fields(cls)
+    )
 
 
 def _field_plan(cls: type, attribute: attrs.Attribute) -> FieldPlan:  # type: ignore[type-arg]
@@ -237,6 +264,31 @@ def _field_plan(cls: type, attribute: attrs.Attribute) -> FieldPlan:  # type: ig
         node=_ANY if attribute.type is None else node_for(attribute.type),
         default=default,
         default_value=value,
+    )
+
+
+def walk(plan: ClassPlan) -> Iterator[TypeNode]:
+    """Yield every node of the fields' type trees, not entering nested classes."""
+    for field in plan.fields:
+        yield from chain(field.node)
+
+
+def chain(node: TypeNode) -> Iterator[TypeNode]:
+    """Yield ``node``, its item, the item's item, ... (a type tree is a chain)."""
+    item: TypeNode | None = node
+    while item is not None:
+        yield item
+        item = item.item
+
+
+def left_to_registry(node: TypeNode, classes: Collection[type]) -> bool:
+    """Tell whether compiled code for ``classes`` takes ``node`` from the registry.
+
+    Compiled modules handle every kind themselves except opaque types and
+    attrs classes they do not define; those go through the registry's parts.
+    """
+    return node.kind is Kind.OPAQUE or (
+        node.kind is Kind.CLASS and node.type not in classes
     )
 
 

@@ -110,6 +110,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.main(args.folder)
 
 
+def cmd_codegen(args: argparse.Namespace) -> int:
+    from . import codegen
+
+    try:
+        path = codegen.generate_module(args.module, args.out, build=args.build)
+    except (ImportError, ValueError) as exc:
+        print(f"persist codegen: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="persist", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +139,17 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the quickstart in a temporary folder")
     p.add_argument("folder", nargs="?", help="keep the demo's file here instead")
     p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser(
+        "codegen", help="generate compiled codecs for a module's attrs classes"
+    )
+    p.add_argument("module", help="dotted name of the module, importable from here")
+    p.add_argument(
+        "-o", "--out", help="folder for the .pyx (default: the module's own)"
+    )
+    p.add_argument(
+        "--build", action="store_true", help="compile it in place (needs Cython)"
+    )
+    p.set_defaults(fn=cmd_codegen)
     return parser
 
 

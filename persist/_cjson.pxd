@@ -1,0 +1,212 @@
+# Declarations of the C-level JSON helpers that generated schema codecs cimport.
+# Bodies live in _cjson.pyx; the few tiny ones every field calls are inline here.
+#
+# The contract with generated code: a writer or reader either finishes, or
+# raises Unsupported (via unsupported()) when the value or the input is not
+# the plain case it handles. ClassCodec then hands the whole value or document
+# to the run-time codec, which gives the same result or the exact error, so
+# compiled code never has to render a message or a path.
+
+from libc.string cimport memcpy, strlen
+
+cdef enum:
+    STACK_SIZE = 512  # encoder output stays on the C stack up to this size
+    MAX_DEPTH = 512   # deeper nesting goes to the run-time codec (ujson stops at 1024)
+
+
+ctypedef struct Buffer:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t capacity
+    char stack[STACK_SIZE]
+
+
+ctypedef struct Parser:
+    const unsigned char* pos
+    const unsigned char* end
+    int depth
+
+
+ctypedef int (*Writer)(Buffer* buf, object value) except -1
+ctypedef object (*Reader)(Parser* p)
+
+cdef object MISSING  # a field not seen in the document (yet)
+
+
+cdef class ClassCodec:
+    """The compiled codec of one attrs class: entry points, keys, instance building."""
+    cdef readonly object cls
+    cdef Writer writer
+    cdef Reader reader
+    cdef tuple names             # attribute names, declaration order
+    cdef tuple keys              # JSON keys as UTF-8 bytes, same order
+    cdef const char** key_data   # their bytes and sizes, for match_key
+    cdef Py_ssize_t* key_sizes
+    cdef Py_ssize_t count
+    cdef Py_ssize_t* offsets     # slot offset of each attribute, or 0: set it generically
+    cdef object _runtime         # the run-time codec, made on first need
+    cdef readonly Py_ssize_t fallbacks  # values and documents handed to it
+
+    cdef object runtime(self)
+    cdef object encode(self, object value)
+    cdef object decode(self, object data)
+    cdef object new(self)
+    cdef int set(self, object instance, Py_ssize_t index, object value) except -1
+
+
+cdef ClassCodec class_codec(
+    object cls, tuple names, tuple keys, Writer writer, Reader reader
+)
+
+
+cdef class Part:
+    """The registry's write/read/copy for a type compiled code leaves to it."""
+    cdef object node
+    cdef object _part
+    cdef object _generation
+
+    cdef object get(self)
+
+
+# --- errors, buffer -------------------------------------------------------------
+
+cdef int unsupported() except -1
+cdef int grow(Buffer* buf, Py_ssize_t extra) except -1
+
+
+cdef inline int reserve(Buffer* buf, Py_ssize_t extra) except -1:
+    if buf.size + extra > buf.capacity:
+        return grow(buf, extra)
+    return 0
+
+
+cdef inline int append(Buffer* buf, const char* text, Py_ssize_t size) except -1:
+    reserve(buf, size)
+    memcpy(buf.data + buf.size, text, size)
+    buf.size += size
+    return 0
+
+
+cdef inline int write_raw(Buffer* buf, const char* text) except -1:
+    """Append a C string literal (the compiler folds strlen of a literal)."""
+    return append(buf, text, strlen(text))
+
+
+cdef inline int close(Buffer* buf, char bracket) except -1:
+    """End an array or object: the trailing comma, if any, becomes ``bracket``."""
+    if buf.data[buf.size - 1] == b',':
+        buf.data[buf.size - 1] = bracket
+        return 0
+    reserve(buf, 1)
+    buf.data[buf.size] = bracket
+    buf.size += 1
+    return 0
+
+
+# --- writing values -------------------------------------------------------------
+
+cdef int write_str(Buffer* buf, object value) except -1
+cdef int write_key(Buffer* buf, object key) except -1
+cdef int write_int(Buffer* buf, object value) except -1
+cdef int write_float(Buffer* buf, object value) except -1
+cdef int write_bool(Buffer* buf, object value) except -1
+cdef int write_none(Buffer* buf, object value) except -1
+cdef int write_bytes(Buffer* buf, object value) except -1
+cdef int write_datetime(Buffer* buf, object value) except -1
+cdef int write_enum(Buffer* buf, object enum_cls, object value) except -1
+cdef int write_any(Buffer* buf, object value) except -1
+cdef int write_part(Buffer* buf, Part part, object value) except -1
+
+
+# --- parser primitives ----------------------------------------------------------
+
+cdef inline void skip_ws(Parser* p) noexcept:
+    cdef const unsigned char* s = p.pos
+    while s < p.end and (s[0] == b' ' or s[0] == b'\n' or s[0] == b'\r' or s[0] == b'\t'):
+        s += 1
+    p.pos = s
+
+
+cdef inline bint _open(Parser* p, unsigned char opening, unsigned char closing) except -1:
+    skip_ws(p)
+    if p.pos >= p.end or p.pos[0] != opening:
+        unsupported()
+    p.pos += 1
+    skip_ws(p)
+    if p.pos < p.end and p.pos[0] == closing:
+        p.pos += 1
+        return False
+    p.depth += 1
+    if p.depth > MAX_DEPTH:
+        unsupported()
+    return True
+
+
+cdef inline bint _next(Parser* p, unsigned char closing) except -1:
+    skip_ws(p)
+    if p.pos < p.end:
+        if p.pos[0] == b',':
+            p.pos += 1
+            return True
+        if p.pos[0] == closing:
+            p.pos += 1
+            p.depth -= 1
+            return False
+    unsupported()
+
+
+cdef inline bint open_object(Parser* p) except -1:
+    """Consume ``{``; False if the object is empty (its ``}`` consumed too)."""
+    return _open(p, b'{', b'}')
+
+
+cdef inline bint next_member(Parser* p) except -1:
+    """Consume ``,`` (True: another member follows) or the closing ``}`` (False)."""
+    return _next(p, b'}')
+
+
+cdef inline bint open_array(Parser* p) except -1:
+    """Consume ``[``; False if the array is empty (its ``]`` consumed too)."""
+    return _open(p, b'[', b']')
+
+
+cdef inline bint next_item(Parser* p) except -1:
+    """Consume ``,`` (True: another item follows) or the closing ``]`` (False)."""
+    return _next(p, b']')
+
+
+cdef inline bint at_null(Parser* p) except -1:
+    """Consume ``null`` if it comes next; tell whether it did."""
+    skip_ws(p)
+    if p.end - p.pos >= 4 and p.pos[0] == b'n':
+        if p.pos[1] == b'u' and p.pos[2] == b'l' and p.pos[3] == b'l':
+            p.pos += 4
+            return True
+    return False
+
+
+cdef Py_ssize_t match_key(Parser* p, ClassCodec codec, Py_ssize_t expected) except -2
+cdef object read_key(Parser* p)
+cdef int skip_value(Parser* p) except -1
+
+
+# --- reading values -------------------------------------------------------------
+
+cdef object read_str(Parser* p)
+cdef object read_int(Parser* p)
+cdef object read_float(Parser* p)
+cdef object read_bool(Parser* p)
+cdef object read_none(Parser* p)
+cdef object read_bytes(Parser* p)
+cdef object read_datetime(Parser* p)
+cdef object read_enum(Parser* p, object enum_cls)
+cdef object read_any(Parser* p)
+cdef object read_part(Parser* p, Part part)
+
+
+# --- copying, and what generated modules look up at import ------------------------
+
+cdef object copy_any(object value)
+cdef object copy_part(Part part, object value)
+cpdef object field_type(object cls, str name, int depth)
+cpdef object field_default(object cls, str name)
