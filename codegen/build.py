@@ -161,7 +161,7 @@ def _module_dir(module: ModuleType) -> Path:
 
 
 def _build_in_place(pyx: Path, name: str) -> Path:
-    """Compile ``pyx`` as extension ``name`` into the .pyx's directory; return its path."""
+    """Compile ``pyx`` as extension ``name``, beside the .pyx; return its path."""
     from Cython.Build import cythonize
     from setuptools import Distribution, Extension
     from setuptools.command.build_ext import build_ext

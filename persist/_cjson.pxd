@@ -2,10 +2,11 @@
 # Bodies live in _cjson.pyx; the few tiny ones every field calls are inline here.
 #
 # The contract with generated code: a writer or reader either finishes, or
-# raises Unsupported (via unsupported()) when the value or the input is not
-# the plain case it handles. ClassCodec then hands the whole value or document
-# to the run-time codec, which gives the same result or the exact error, so
-# compiled code never has to render a message or a path.
+# raises -- Unsupported (via unsupported()) when the value or the input is not
+# the plain case it handles, or whatever a Python call it made raised.
+# ClassCodec then hands the whole value or document to the run-time codec,
+# which gives the same result or the exact error, so compiled code never has
+# to render a message or a path.
 
 from libc.string cimport memcpy, strlen
 

@@ -8,11 +8,14 @@ Both follow :mod:`persist._json` byte for byte.
 
 Every helper handles the plain case only and raises :class:`Unsupported`
 otherwise -- a str subclass, NaN, a lone surrogate, an escaped field name, a
-number in a form ujson reads but JSON does not define. :class:`ClassCodec`
-catches it at the entry point and hands the whole value or document to the
-run-time codec, which returns the same result or raises the exact error with
-its path. So compiled code is correct as long as whatever it accepts, it
-accepts exactly as the run-time codec would; it never renders an error.
+number in a form ujson reads but JSON does not define -- or lets the error of
+a Python helper it called propagate (a bad base64 text, a refused Enum value).
+:class:`ClassCodec` catches any exception at the entry point and hands the
+whole value or document to the run-time codec, which returns the same result
+or raises the exact error with its path (it may meet the errors in another
+order: it parses the whole document before it reads a field). So compiled code is
+correct as long as whatever it accepts, it accepts exactly as the run-time
+codec would; it never renders an error.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -30,7 +33,6 @@ import types
 from datetime import datetime
 
 from persist import _json, codecs
-from persist._json import PathError
 from persist.codegen.plan import plan_for
 
 cdef extern from "Python.h":
@@ -41,7 +43,9 @@ cdef extern from "Python.h":
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index)
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
-    char* PyOS_double_to_string(double value, char code, int precision, int flags, int* kind) except NULL
+    char* PyOS_double_to_string(
+        double value, char code, int precision, int flags, int* kind
+    ) except NULL
     double PyOS_string_to_double(const char* text, char** end, PyObject* overflow) except? -1.0
     object PyLong_FromString(const char* text, char** end, int base)
     int Py_DTSF_ADD_DOT_0
@@ -374,10 +378,7 @@ cdef int write_float(Buffer* buf, object value) except -1:
     if type(value) is float:
         number = PyFloat_AS_DOUBLE(value)
     elif type(value) is int:
-        try:
-            number = PyLong_AsDouble(value)
-        except OverflowError:
-            unsupported()
+        number = PyLong_AsDouble(value)  # OverflowError: the run-time codec says so
     else:
         unsupported()
     if not isfinite(number):
@@ -417,11 +418,7 @@ cdef int write_datetime(Buffer* buf, object value) except -1:
     """Write an aware datetime as RFC 3339 (persist._json.rfc3339)."""
     if type(value) is not datetime:
         unsupported()
-    try:
-        text = _rfc3339(value)
-    except PathError:
-        unsupported()
-    return _write_text(buf, text, True)
+    return _write_text(buf, _rfc3339(value), True)
 
 
 cdef int write_enum(Buffer* buf, object enum_cls, object value) except -1:
@@ -468,11 +465,7 @@ cdef int write_any(Buffer* buf, object value) except -1:
 
 cdef int write_part(Buffer* buf, Part part, object value) except -1:
     """Write a value through the registry's codec for its type."""
-    try:
-        text = part.get().write(value)
-    except PathError:
-        unsupported()
-    return _write_text(buf, text, False)
+    return _write_text(buf, part.get().write(value), False)
 
 
 # --- parser primitives ----------------------------------------------------------------
@@ -499,11 +492,8 @@ cdef inline int _literal(Parser* p, const char* word, Py_ssize_t size) except -1
 
 
 cdef object _utf8(const unsigned char* start, Py_ssize_t size):
-    """Decode UTF-8 strictly; invalid bytes or an encoded surrogate: Unsupported."""
-    try:
-        return PyUnicode_DecodeUTF8(<const char*>start, size, NULL)
-    except UnicodeDecodeError:
-        unsupported()
+    """Decode UTF-8 strictly (invalid bytes or an encoded surrogate: UnicodeDecodeError)."""
+    return PyUnicode_DecodeUTF8(<const char*>start, size, NULL)
 
 
 cdef Py_ssize_t match_key(Parser* p, ClassCodec codec, Py_ssize_t expected) except -2:
@@ -791,7 +781,7 @@ cdef int _scan_number(Parser* p, Number* number) except -1:
 
 
 cdef object _integer(Number* number):
-    """The int of a scanned integer (any size; past the str-conversion limit: Unsupported)."""
+    """The int of a scanned integer (any size; past int's str-conversion limit: ValueError)."""
     cdef const unsigned char* s = number.start + number.negative
     cdef long long value = 0
     cdef char* text
@@ -809,8 +799,6 @@ cdef object _integer(Number* number):
         memcpy(text, number.start, size)
         text[size] = 0
         return PyLong_FromString(text, NULL, 10)
-    except ValueError:
-        unsupported()
     finally:
         PyMem_Free(text)
 
@@ -903,10 +891,7 @@ cdef object read_float(Parser* p):
             value = value * 10 + (s[0] - c'0')
             s += 1
         return PyFloat_FromDouble(<double>(-value if number.negative else value))
-    try:
-        return PyFloat_FromDouble(PyLong_AsDouble(_integer(&number)))
-    except OverflowError:
-        unsupported()
+    return PyFloat_FromDouble(PyLong_AsDouble(_integer(&number)))  # or OverflowError
 
 
 # --- reading other values -------------------------------------------------------------
@@ -931,29 +916,17 @@ cdef object read_bytes(Parser* p):
     """Read base64 (strict, padded); null is empty bytes, as Go writes a nil slice."""
     if at_null(p):
         return b""
-    text = read_str(p)
-    try:
-        return _a2b_base64(text, strict_mode=True)
-    except ValueError:  # binascii.Error too
-        unsupported()
+    return _a2b_base64(read_str(p), strict_mode=True)
 
 
 cdef object read_datetime(Parser* p):
     """Read an RFC 3339 datetime (persist._json.read_datetime)."""
-    text = read_str(p)
-    try:
-        return _read_datetime(text)
-    except PathError:
-        unsupported()
+    return _read_datetime(read_str(p))
 
 
 cdef object read_enum(Parser* p, object enum_cls):
     """Read an Enum member from its value."""
-    value = read_any(p)
-    try:
-        return enum_cls(value)
-    except (ValueError, TypeError):
-        unsupported()
+    return enum_cls(read_any(p))
 
 
 cdef object read_any(Parser* p):
@@ -978,22 +951,15 @@ cdef object read_any(Parser* p):
     start = p.pos
     skip_value(p)
     data = PyBytes_FromStringAndSize(<const char*>start, p.pos - start)
-    try:
-        value = _load(data, "")
-        if _may_be_nonfinite(data):
-            _check_any(value)
-    except (ValueError, PathError):
-        unsupported()
+    value = _load(data, "")  # lone surrogates: DecodeError
+    if _may_be_nonfinite(data):
+        _check_any(value)  # NaN, infinities: PathError
     return value
 
 
 cdef object read_part(Parser* p, Part part):
     """Read a value through the registry's codec for its type."""
-    value = read_any(p)
-    try:
-        return part.get().read(value)
-    except PathError:
-        unsupported()
+    return part.get().read(read_any(p))
 
 
 # --- skipping -----------------------------------------------------------------------
@@ -1159,7 +1125,7 @@ cdef class ClassCodec:
         try:
             self.writer(&buf, value)
             return PyBytes_FromStringAndSize(buf.data, buf.size)
-        except Unsupported:
+        except Exception:  # Unsupported, or an error the run-time codec reports
             self.fallbacks += 1
             return self.runtime().encode(value)
         finally:
@@ -1179,7 +1145,7 @@ cdef class ClassCodec:
             if p.pos != p.end:
                 unsupported()
             return value
-        except Unsupported:
+        except Exception:  # Unsupported, or an error the run-time codec reports
             self.fallbacks += 1
             return self.runtime().decode(data)
 
@@ -1190,7 +1156,7 @@ cdef class ClassCodec:
         try:
             self.writer(&buf, value)
             return PyUnicode_DecodeUTF8(buf.data, buf.size, NULL)
-        except Unsupported:
+        except Exception:  # Unsupported, or an error the run-time codec reports
             self.fallbacks += 1
             return self.runtime().write(value)
         finally:

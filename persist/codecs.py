@@ -115,7 +115,7 @@ _codecs: dict[tuple[Any, Any], Codec] = {}
 _building: set[tuple[Any, Any]] = set()
 _searched: set[str] = set()  # modules whose compiled codecs were looked for
 _generation = 0
-"""Counts registrations; compiled code re-resolves the parts it borrows when it moves."""
+"""Counts registrations: compiled code re-resolves the parts it borrows on a change."""
 
 
 def register_codec(

@@ -1,4 +1,4 @@
-"""Compiled codecs: found on import, identical to the run-time codec in bytes, values and errors.
+"""Compiled codecs: found on import; same bytes, values and errors as at run time.
 
 The package's own schemas (persist.schemas) are compiled by its build. The
 classes of tests/compiled_models.py, which cover every field kind, are
@@ -53,7 +53,7 @@ SETTINGS = settings(
 )
 
 
-# --- a user's module, compiled in a temporary package -------------------------------
+# --- a user's module, compiled in a temporary package -------------------------
 
 
 def encode_money(value: Any) -> bytes:
@@ -78,7 +78,7 @@ def _unoptimized_c() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A package folder on sys.path holding a copy of compiled_models.py as ``models``."""
+    """A package folder on sys.path holding compiled_models.py as ``models``."""
     root = tmp_path_factory.mktemp("compiled")
     folder = root / PACKAGE
     folder.mkdir()
@@ -113,7 +113,7 @@ def model_classes(models: ModuleType) -> list[type]:
     return [plan.cls for plan in schema_plans(models)]
 
 
-# --- strict comparison and outcomes -------------------------------------------------------
+# --- strict comparison and outcomes -------------------------------------------
 
 
 def same(a: Any, b: Any) -> bool:
@@ -185,7 +185,7 @@ def fallbacks(cls: type) -> int:
     return persist.codec_for(cls).write.__self__.fallbacks
 
 
-# --- values of any planned type -------------------------------------------------------------
+# --- values of any planned type -----------------------------------------------
 
 SPECIAL_CHARS = '"\\/\b\f\n\r\t\x00\x1f\x7f\x80é\u2028\u2029\uffff😀'
 _text = st.text(
@@ -268,7 +268,7 @@ class IntSub(int):
 WRONG = [None, 1, "x", 1.5, True, [1], {"a": 1}, b"x", StrSub("s"), IntSub(3), math.nan]
 
 
-# --- found and used ------------------------------------------------------------------------
+# --- found and used -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("cls", SCHEMA_CLASSES)
@@ -280,7 +280,7 @@ def test_package_schemas_are_compiled(cls: type) -> None:
 
 
 def test_user_module_gets_compiled_codecs(models: ModuleType) -> None:
-    """generate_module(build=True) puts an extension beside the module; importing serves it."""
+    """generate_module(build=True) builds an extension beside the module; it serves."""
     classes = model_classes(models)
     assert {cls.__name__ for cls in classes} >= {"Everything", "Tree", "Inner", "Keys"}
     for cls in classes:
@@ -300,13 +300,13 @@ def test_fast_path_serves_plain_values(models: ModuleType) -> None:
     assert fallbacks(examples.User) == before + 1
 
 
-# --- same bytes, values and errors ------------------------------------------------------------
+# --- same bytes, values and errors --------------------------------------------
 
 
 @SETTINGS
 @given(st.data())
 def test_schemas_agree_with_runtime_and_cattrs(data: st.DataObject) -> None:
-    """Compiled, run-time and cattrs codecs write the same bytes and read the same values."""
+    """Compiled, run-time and cattrs codecs: the same bytes, the same values."""
     cls = data.draw(st.sampled_from(SCHEMA_CLASSES))
     value = data.draw(values(plan_for(cls), kin=False))
     result = assert_same_encoding(cls, value)
@@ -335,7 +335,7 @@ def test_models_agree_with_runtime(models: ModuleType, data: st.DataObject) -> N
 @SETTINGS
 @given(st.data())
 def test_wrong_field_values_fail_alike(models: ModuleType, data: st.DataObject) -> None:
-    """A wrong or odd value in any one field: the same error (or bytes) from both codecs."""
+    """A wrong or odd value in any field: the same error (or bytes) from both codecs."""
     cls = data.draw(st.sampled_from([*SCHEMA_CLASSES, *model_classes(models)]))
     plan = plan_for(cls)
     assert isinstance(plan, ClassPlan)
@@ -444,7 +444,7 @@ def _mutations(data: st.DataObject, document: bytes) -> bytes:
 def test_decoding_agrees_on_changed_documents(
     models: ModuleType, data: st.DataObject
 ) -> None:
-    """Reordered, respaced, escaped, duplicated, damaged documents: same value or error."""
+    """Reordered, respaced, escaped, duplicated, damaged documents: same outcome."""
     cls = data.draw(st.sampled_from([*SCHEMA_CLASSES, *model_classes(models)]))
     value = data.draw(values(plan_for(cls), models))
     encoded = outcome(runtime(cls).encode, value)
@@ -481,7 +481,7 @@ EDGE_DOCUMENTS = [
 
 @pytest.mark.parametrize("data", EDGE_DOCUMENTS)
 def test_decoding_agrees_on_edge_documents(data: bytes) -> None:
-    """Whitespace, order, duplicates, unknown members of every kind, odd numbers, damage."""
+    """Whitespace, order, duplicates, unknown members, odd numbers, damage."""
     assert_same_decoding(examples.User, data)
 
 
@@ -496,7 +496,7 @@ def test_decoding_agrees_on_other_inputs(data: Any) -> None:
 @settings(max_examples=500, deadline=None)
 @given(_floats.filter(math.isfinite), st.sampled_from(["r", ".17g", ".6e", ".3f"]))
 def test_float_text(number: float, form: str) -> None:
-    """Floats are written as float.__repr__ and read as ujson reads them, bit for bit."""
+    """Floats are written as float.__repr__ does and read as ujson does, bit for bit."""
     codec = persist.codec_for(examples.Product)
     data = codec.encode(examples.Product("p", number))
     assert data == b'{"Name":"p","Price":' + repr(number).encode() + b"}"
@@ -505,7 +505,7 @@ def test_float_text(number: float, form: str) -> None:
     assert same(price, float(ujson.loads(text)))
 
 
-# --- behaviour around the codec ------------------------------------------------------------
+# --- behaviour around the codec -----------------------------------------------
 
 
 def test_copies_are_deep_enough(models: ModuleType) -> None:
@@ -524,7 +524,7 @@ def test_copies_are_deep_enough(models: ModuleType) -> None:
 
 
 def test_decoding_honours_init(models: ModuleType) -> None:
-    """Validators and converters run (their refusal is the run-time codec's DecodeError)."""
+    """Validators and converters run; what they refuse is the run-time DecodeError."""
     codec = persist.codec_for(models.Checked)
     assert codec.decode(b'{"age":1,"name":"  x "}') == models.Checked(1, "x")
     with pytest.raises(persist.DecodeError, match=r"^Checked: cannot build Checked: "):
@@ -546,7 +546,7 @@ GO_MAPS |= {"sessions": examples.Session, "system_config": examples.Config}
 
 @pytest.mark.parametrize("name", ["single_users.db", "multi_maps.db"])
 def test_go_fixture_values(name: str) -> None:
-    """Records go-persist wrote decode as the run-time codec's; the last ones are the state."""
+    """go-persist's records decode as at run time; the last ones give the state."""
     expected = json.loads((DATA / name).with_suffix(".expected.json").read_text())
     state = {}
     for is_set, key, line in _records(DATA / name):
@@ -567,7 +567,7 @@ def test_go_fixture_values(name: str) -> None:
 def test_stale_codec_falls_back_with_a_warning(
     models: ModuleType, package: Path
 ) -> None:
-    """A class changed since generation: StaleCodecWarning, and the run-time codec serves."""
+    """A class changed since generation: StaleCodecWarning; the run-time codec."""
     source = "import attrs\n\n\n@attrs.define\nclass Thing:\n    a: int\n"
     (package / "stale.py").write_text(source)
     with _unoptimized_c():
@@ -583,7 +583,7 @@ def test_stale_codec_falls_back_with_a_warning(
 
 
 def test_registered_codec_replaces_compiled_code(models: ModuleType) -> None:
-    """Registering a codec for a type the compiled code writes itself retires that code."""
+    """A codec registered for a type compiled code writes itself retires that code."""
     assert persist.codec_for(models.Outer).source == "compiled"
     persist.register_codec(
         models.Outer.Inner,
@@ -598,7 +598,7 @@ def test_registered_codec_replaces_compiled_code(models: ModuleType) -> None:
 
 
 def test_registered_codec_serves_inside_compiled_code(models: ModuleType) -> None:
-    """A registered codec for an opaque type is used by compiled code, also when replaced."""
+    """Compiled code uses the registered codec of an opaque type, even a new one."""
     value = persist.codec_for(models.Everything).decode(_everything_document())
     assert value.price == models.Money(5)
     persist.register_codec(
@@ -621,7 +621,7 @@ def _everything_document() -> bytes:
     )
 
 
-# --- the generator's output and entry points --------------------------------------------------
+# --- the generator's output and entry points ----------------------------------
 
 
 def test_generated_source_shape() -> None:
@@ -633,8 +633,8 @@ def test_generated_source_shape() -> None:
     assert lines[0].startswith("# cython: language_level=3")
     assert "# generated by persist.codegen — do not edit" in lines[:5]
     assert (
-        f"# fingerprint {stamps[examples.User]}, generator version {codegen.GENERATOR_VERSION}"
-        in lines
+        f"# fingerprint {stamps[examples.User]}, "
+        f"generator version {codegen.GENERATOR_VERSION}" in lines
     )
     for name in ("User", "Product", "Session", "Config"):
         assert f"# schema class persist.schemas.examples.{name}" in lines
