@@ -21,6 +21,9 @@ bench: venv            ## the README's benchmark tables
 	$(VENV)/bin/pip install -q '.[bench]'
 	mkdir -p perf/results
 	$(VENV)/bin/python perf/bench_map.py -o perf/results/map.json
+	$(VENV)/bin/python perf/bench_codecs.py -o perf/results/codecs.json
+	$(VENV)/bin/python perf/report.py perf/results/map.json
+	$(VENV)/bin/python perf/report.py perf/results/codecs.json --pivot
 
 clean:
 	rm -rf build dist *.egg-info persist/*.c persist/*.so perf/results
