@@ -73,6 +73,9 @@ cdef class PersistMap:
     cdef int _write(self, object key, object value, int durability) except -1
     cdef bint _remove(self, object key, int durability) except -1
     cdef object _update(self, object key, object fn, int durability)
+    cdef long long _log(self, WalWriter writer, _Shard shard, object key,
+                        const char* k, Py_ssize_t klen, object data,
+                        int durability) except -1
     cdef int _queue_pending_key(self, _Shard shard, object key) except -1
     cdef int _before_sync_write(self, WalWriter writer, int durability) except -1
     cdef int _load_put(self, object key, _Raw raw) except -1

@@ -209,6 +209,25 @@ cdef class PersistMap:
             self.store._drain_async(writer)
         return 0
 
+    cdef long long _log(self, WalWriter writer, _Shard shard, object key,
+                        const char* k, Py_ssize_t klen, object data,
+                        int durability) except -1:
+        """Record a change of ``key`` (``data`` None = delete) for its durability:
+        pending for the background sync, or queued on the writer.  The shard
+        lock is held.  Returns the queued record's end (0: nothing to commit)."""
+        if durability == ASYNC:
+            shard.pending[key] = data
+            writer.async_dirty = True
+            return 0
+        if durability == MEMORY:
+            return 0
+        if shard.pending:
+            self._queue_pending_key(shard, key)
+        if data is None:
+            return writer.queue_record(b'D', self.prefix, k, klen, b"", 0)
+        return writer.queue_record(b'S', self.prefix, k, klen, <bytes>data,
+                                   len(<bytes>data))
+
     cdef int _queue_pending_key(self, _Shard shard, object key) except -1:
         """Queue the key's async change ahead of a synchronous write of it
         (one made after _before_sync_write by another thread)."""
@@ -236,14 +255,7 @@ cdef class PersistMap:
         self._before_sync_write(writer, durability)
         shard.acquire()
         try:
-            if durability == ASYNC:
-                shard.pending[key] = data
-                writer.async_dirty = True
-            elif durability != MEMORY:
-                if shard.pending:
-                    self._queue_pending_key(shard, key)
-                end = writer.queue_record(b'S', self.prefix, k, klen, data,
-                                          len(data))
+            end = self._log(writer, shard, key, k, klen, data, durability)
             shard.data[key] = value
         finally:
             shard.release()
@@ -264,13 +276,7 @@ cdef class PersistMap:
         try:
             if key not in shard.data:
                 return False
-            if durability == ASYNC:
-                shard.pending[key] = None
-                writer.async_dirty = True
-            elif durability != MEMORY:
-                if shard.pending:
-                    self._queue_pending_key(shard, key)
-                end = writer.queue_record(b'D', self.prefix, k, klen, b"", 0)
+            end = self._log(writer, shard, key, k, klen, None, durability)
             del shard.data[key]
         finally:
             shard.release()
@@ -286,7 +292,6 @@ cdef class PersistMap:
         cdef const char* k = key_utf8(key, &klen)
         cdef _Shard shard = self.shard_for(key)
         cdef long long end = 0
-        cdef bytes data
         cdef Update upd = Update.__new__(Update)
         self._before_sync_write(writer, durability)
         shard.acquire()
@@ -303,28 +308,15 @@ cdef class PersistMap:
             if upd.state == DELETE:
                 if not upd.exists:
                     return (None, False)
-                if durability == ASYNC:
-                    shard.pending[key] = None
-                    writer.async_dirty = True
-                elif durability != MEMORY:
-                    if shard.pending:
-                        self._queue_pending_key(shard, key)
-                    end = writer.queue_record(b'D', self.prefix, k, klen, b"", 0)
+                end = self._log(writer, shard, key, k, klen, None, durability)
                 del shard.data[key]
                 result = (None, False)
             else:
                 value = upd.value
                 if not upd.exists and value is None and upd.state != SET:
                     return (None, False)
-                data = self._encode(value)
-                if durability == ASYNC:
-                    shard.pending[key] = data
-                    writer.async_dirty = True
-                elif durability != MEMORY:
-                    if shard.pending:
-                        self._queue_pending_key(shard, key)
-                    end = writer.queue_record(b'S', self.prefix, k, klen, data,
-                                              len(data))
+                end = self._log(writer, shard, key, k, klen, self._encode(value),
+                                durability)
                 shard.data[key] = value
                 result = (value, True)
         finally:
@@ -349,7 +341,6 @@ cdef class PersistMap:
         return value
 
     def __contains__(self, key):
-        cdef bint found
         if self.writer is None:
             raise NotOpenError(f"map {self.name!r}: the store is not open")
         if not PyUnicode_Check(key):
@@ -539,8 +530,8 @@ cdef class PersistMap:
 
     def _get_raw(self, key):
         """The stored JSON of ``key`` (bytes) for a raw map, or None."""
-        value = self.shard_for(key).data.get(key)
-        if value is None:
+        value = self.shard_for(key).data.get(key, MISSING)
+        if value is MISSING:
             return None
         return (<_Raw>value).data if type(value) is _Raw else self._encode(value)
 

@@ -294,6 +294,3 @@ cdef class WalWriter:
         finally:
             self.capture = None
             PyThread_release_lock(self.io)
-
-    def count_records_queued(self):
-        return self.buf_records

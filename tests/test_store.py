@@ -925,3 +925,13 @@ def test_open_single_map_auto_shrink_can_be_replaced(db_path):
         m.store.start_auto_shrink(0.05, 1.5)
         wait_until(lambda: m.store.stats() == persist.Stats(1, 1), what="auto-shrink")
         assert read_bytes(db_path) == HEADER + set_record(":k", "9")
+
+
+def test_store_get_reads_a_stored_none(db_path):
+    """Store.get finds a typed map's record whose value is None (not absent)."""
+    with persist.Store(db_path) as store:
+        m = store.map("opt", typing.Optional[int])
+        m.set("k", None)
+        assert store.get("opt:k", typing.Optional[int]) is None
+        with pytest.raises(persist.KeyNotFoundError):
+            store.get("opt:absent", typing.Optional[int])
