@@ -12,6 +12,7 @@ from typing import Annotated, Any, NewType, Optional
 import attr
 import attrs
 import pytest
+from compiled_models import Account  # one model of private names, aliases, init=False
 from persist.codegen import emit_python
 from persist.codegen.plan import ClassPlan, Default, FieldPlan, Kind, TypeNode
 
@@ -32,15 +33,6 @@ class User:
     name: str
     email: str
     age: int
-
-
-@attrs.define
-class Account:
-    _secret: str
-    name: str = attrs.field(metadata={"json": "Name"})
-    level: int = attrs.field(default=1, kw_only=True)
-    tags: list[str] = attrs.Factory(list)
-    cache: dict[str, int] = attrs.field(init=False, factory=dict)
 
 
 @attrs.define
