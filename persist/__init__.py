@@ -8,6 +8,7 @@ from ._core import PersistMap, Update
 from .codecs import Codec, codec_for, register_codec
 from .errors import (
     CorruptWALError,
+    DeadlockError,
     DecodeError,
     EncodeError,
     InvalidKeyError,
@@ -16,6 +17,7 @@ from .errors import (
     NotOpenError,
     PersistError,
     ShrinkInProgressError,
+    StoreFailedError,
     StoreLockedError,
 )
 from .store import Stats, Store, open_single_map
@@ -25,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Codec",
     "CorruptWALError",
+    "DeadlockError",
     "DecodeError",
     "EncodeError",
     "InvalidKeyError",
@@ -36,6 +39,7 @@ __all__ = [
     "ShrinkInProgressError",
     "Stats",
     "Store",
+    "StoreFailedError",
     "StoreLockedError",
     "Update",
     "codec_for",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptWALError",
+    "DeadlockError",
     "DecodeError",
     "EncodeError",
     "InvalidKeyError",
@@ -12,6 +13,7 @@ __all__ = [
     "NotOpenError",
     "PersistError",
     "ShrinkInProgressError",
+    "StoreFailedError",
     "StoreLockedError",
 ]
 
@@ -42,6 +44,17 @@ class InvalidKeyError(PersistError, ValueError):
 
 class StoreLockedError(PersistError):
     """The file is open in another Store, in this process or another."""
+
+
+class StoreFailedError(PersistError):
+    """An fsync failed: the kernel may have dropped written pages, so nothing
+    more is written.  Reads still work; ``close()`` releases; reopen to see
+    what is really on disk.  The first failure is the ``__cause__``."""
+
+
+class DeadlockError(PersistError):
+    """Waiting for a key's lock would never end: the thread holding it (inside
+    an ``update`` function) waits for this one."""
 
 
 class EncodeError(PersistError, ValueError):
