@@ -144,6 +144,7 @@ def bounded(step):
             raise Hang(report)
         ok, result = outcome[0]
         if not ok:
+            self.failed = True
             raise result
         return result
 
@@ -267,6 +268,7 @@ class StoreMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.hung = False
+        self.failed = False  # a step failed: teardown only closes
         self.steps: list[str] = []
         self.dir = tempfile.mkdtemp(dir=self.base_dir)
         self.path = os.path.join(self.dir, "model.db")
@@ -331,7 +333,12 @@ class StoreMachine(RuleBasedStateMachine):
             return
         try:
             if self.store is not None and not self.store.closed:
-                self.close_and_check()
+                if self.failed:  # report the step's failure, not a follow-up
+                    closer = threading.Thread(target=self.store.close, daemon=True)
+                    closer.start()
+                    closer.join(HANG_SECONDS)
+                else:
+                    self.close_and_check()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -1,0 +1,265 @@
+"""Crash loops: a child process writes and acknowledges each write on stdout;
+the parent kills it with SIGKILL at a random moment (also while shrinks run)
+and checks that the file loads, holds every acknowledged write, is accepted by
+``persist check``, and leaves no shrink temporary behind after the reopen.
+
+A plain ``set`` counts as acknowledged once it returns: its write(2) is done,
+and the page cache keeps it across a process kill (only a power loss needs
+the fsync of ``set_fsync``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import python_env, wait_until
+
+import persist
+from persist import cli
+
+SHRINK_TMP = ".shrink-tmp"
+
+# The child: argv = path, mode, seed, first sequence number.  Before each call
+# it prints "I <seq> <op> <key>" (the intent), after it returns
+# "A <seq> <result>" (the acknowledgement); every line is flushed at once
+# (one write(2) to a file, which survives the kill).  Values are the sequence
+# numbers, so every write of a key leaves a distinct value.
+CHILD = r"""
+import random, sys, threading, time
+import persist
+
+path, mode, seed, seq = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rng = random.Random(seed)
+store = persist.Store()
+m = store.map("m", int)
+store.sync_interval = 0.002
+store.open(path)
+if "auto" in mode:
+    store.start_auto_shrink(0.005, 1.5)
+shrinks = [0]
+if "shrink" in mode:
+    def shrinker():
+        while True:
+            try:
+                store.shrink()
+                shrinks[0] += 1
+            except persist.ShrinkInProgressError:
+                pass
+            time.sleep(0.0005)
+    threading.Thread(target=shrinker, daemon=True).start()
+
+def out(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+out("ready")
+keys = [f"k{i}" for i in range(6)]
+orphans = ["o0", "o1"]
+ops = ["set", "set", "set_fsync", "update", "update", "delete", "store_set",
+       "store_delete"]
+deadline = time.monotonic() + 30.0  # never outlive a parent that died
+while time.monotonic() < deadline:
+    seq += 1
+    op = rng.choice(ops)
+    key = rng.choice(orphans if op.startswith("store_") else keys)
+    out(f"I {seq} {op} {key}")
+    if op == "set":
+        m.set(key, seq)
+        res = "-"
+    elif op == "set_fsync":
+        m.set_fsync(key, seq)
+        res = "-"
+    elif op == "update":
+        def add(upd, seq=seq):
+            upd.value = (upd.value or 0) + seq
+        value, exists = m.update(key, add)
+        res = f"{value}"
+    elif op == "delete":
+        res = "1" if m.delete(key) else "0"
+    elif op == "store_set":
+        store.set(key, seq)
+        res = "-"
+    else:
+        res = "1" if store.delete(key) else "0"
+    out(f"A {seq} {res}")
+"""
+
+ABSENT = None  # the child never stores None
+
+
+def apply(state: dict[str, int], seq: int, op: str, key: str) -> dict[str, int]:
+    """The state after the child's op (map keys as ``m:k``, orphans bare)."""
+    new = dict(state)
+    full = key if op.startswith("store_") else f"m:{key}"
+    if op in ("set", "set_fsync", "store_set"):
+        new[full] = seq
+    elif op == "update":
+        new[full] = new.get(full, 0) + seq
+    else:
+        new.pop(full, None)
+    return new
+
+
+def replay_acks(
+    lines: list[str], state: dict[str, int]
+) -> tuple[dict[str, int], dict[str, int] | None, int]:
+    """Apply the acknowledged calls to state; check each acknowledgement's
+    result. Returns (state after the acknowledged calls, the state if the one
+    unacknowledged call also happened or None, number of acknowledgements)."""
+    pending: tuple[int, str, str] | None = None
+    acks = 0
+    for line in lines:
+        if line == "ready":
+            continue
+        kind, seq_text, *rest = line.split(" ")
+        seq = int(seq_text)
+        if kind == "I":
+            assert pending is None, f"two calls in flight: {pending}, {line}"
+            pending = (seq, rest[0], rest[1])
+            continue
+        assert kind == "A" and pending is not None and pending[0] == seq, line
+        _, op, key = pending
+        full = key if op.startswith("store_") else f"m:{key}"
+        result = rest[0]
+        if op == "update":
+            assert int(result) == state.get(full, 0) + seq, (line, state.get(full))
+        elif op in ("delete", "store_delete"):
+            assert result == ("1" if full in state else "0"), (line, state)
+        state = apply(state, seq, op, key)
+        pending = None
+        acks += 1
+    in_flight = None if pending is None else apply(state, *pending)
+    return state, in_flight, acks
+
+
+def file_state(path: Path, keys: set[str]) -> dict[str, int]:
+    """Open the file: the live keys of map "m" and the orphans in keys."""
+    with persist.Store() as store:
+        m = store.map("m", int)
+        store.open(path)
+        state = {f"m:{k}": v for k, v in m.items()}
+        for full in keys:
+            if ":" not in full:
+                with contextlib.suppress(persist.KeyNotFoundError):
+                    state[full] = store.get(full, int)
+    return state
+
+
+def check_exit_code(path: Path) -> tuple[int, str]:
+    """``persist check FILE`` in this process (the CLI's own entry point)."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        code = cli.main(["check", str(path)])
+    return code, buf.getvalue()
+
+
+def kill_round(
+    tmp_path: Path, path: Path, mode: str, seed: int, seq: int, kill_after: float,
+    wait_ready: bool,
+) -> list[str]:
+    """Run the child, SIGKILL it kill_after seconds later; its complete lines."""
+    out_path = tmp_path / f"out-{seed}.txt"
+    err_path = tmp_path / f"err-{seed}.txt"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-P", "-c", CHILD, str(path), mode, str(seed), str(seq)],
+            env=python_env(),
+            stdout=out,
+            stderr=err,
+        )
+    try:
+        if wait_ready:
+            wait_until(
+                lambda: proc.poll() is not None
+                or out_path.read_bytes().startswith(b"ready\n"),
+                timeout=30.0,
+                what="the child to open the store",
+            )
+        time.sleep(kill_after)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10.0)
+    assert proc.returncode == -signal.SIGKILL, (
+        f"child exited by itself ({proc.returncode}): {err_path.read_text()}"
+    )
+    data = out_path.read_bytes()
+    return data[: data.rfind(b"\n") + 1].decode().splitlines()  # complete lines
+
+
+ROUNDS = [
+    # (mode, wait for "ready" before the random delay)
+    ("plain", True),
+    ("shrink", True),
+    ("auto", True),
+    ("shrink+auto", True),
+    ("shrink", True),
+    ("shrink+auto", True),
+    ("plain", False),  # may die while opening / cutting a torn tail
+    ("shrink+auto", False),
+]
+
+
+def test_sigkill_keeps_every_acknowledged_write(tmp_path, rng):
+    """Kill a writing child at random moments, with and without shrinks
+    running: every acknowledged write is in the file, which loads, passes
+    check and is left without a shrink temporary by the reopen."""
+    path = tmp_path / "crash.db"
+    state: dict[str, int] = {}
+    seq = 0
+    total_acks = 0
+    leftovers = 0
+    for round_no, (mode, wait_ready) in enumerate(ROUNDS):
+        seed = rng.randrange(2**32)
+        kill_after = rng.uniform(0.0, 0.25) if wait_ready else rng.uniform(0.1, 0.5)
+        where = f"round {round_no} ({mode}, seed {seed}, kill after {kill_after:.3f}s, {rng!r})"
+        lines = kill_round(tmp_path, path, mode, seed, seq, kill_after, wait_ready)
+        acked, in_flight, acks = replay_acks(lines, state)
+        total_acks += acks
+
+        before = None  # the child may die before it creates the file
+        if path.exists():
+            code, report = check_exit_code(path)
+            assert code == 0, f"{where}: persist check: {report}"
+            leftovers += os.path.exists(str(path) + SHRINK_TMP)
+            before = path.read_bytes()
+
+        keys = set(acked) | set(state) | set(in_flight or {})
+        try:
+            got = file_state(path, keys)
+        except persist.CorruptWALError as exc:
+            pytest.fail(f"{where}: the killed child's file does not load: {exc}")
+        assert not os.path.exists(str(path) + SHRINK_TMP), (
+            f"{where}: a shrink temporary survived the reopen"
+        )
+        if before is not None:
+            assert path.read_bytes() == before, (
+                f"{where}: a reopen that wrote nothing changed the file"
+            )
+        allowed = [acked] if in_flight is None else [acked, in_flight]
+        assert got in allowed, (
+            f"{where}: the file holds {got}, "
+            f"want the acknowledged state {acked}"
+            + ("" if in_flight is None else f" or, with the call in flight, {in_flight}")
+        )
+        state = got
+        seq = max([seq, *(int(line.split(" ")[1]) for line in lines if line != "ready")])
+    assert total_acks >= 50, f"only {total_acks} acknowledged writes: the loop did not run"
+    print(f"{total_acks} acknowledged writes; {leftovers} kills left a shrink temporary")
+
+    # the installed command line agrees about the final file
+    result = subprocess.run(
+        [sys.executable, "-P", "-m", "persist", "check", str(path)],
+        env=python_env(), capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
