@@ -145,6 +145,8 @@ def bounded(step):
         ok, result = outcome[0]
         if not ok:
             self.failed = True
+            if isinstance(result, Exception):  # a replayable record of the run
+                result.add_note("steps (the last one failed):\n  " + "\n  ".join(self.steps))
             raise result
         return result
 
@@ -585,7 +587,56 @@ class StoreMachine(RuleBasedStateMachine):
     def crash_copy(self) -> None:
         """Copy the file as it is now (background work running) and open the
         copy: every key holds a value the model allows at this moment."""
-        data = Path(self.path).read_bytes()
+        self._check_crash_copy(Path(self.path).read_bytes())
+
+    @rule(
+        first=map_values,
+        key1=keys,
+        first_how=st.sampled_from(["set_async", "update_async", "delete_async"]),
+        second=map_values,
+        key2=keys,
+        second_how=st.sampled_from(["set", "update", "delete", "Store.set"]),
+        orphan=orphan_keys,
+    )
+    @bounded
+    def async_then_sync_then_crash(
+        self, first, key1, first_how, second, key2, second_how, orphan
+    ) -> None:
+        """An async change, at once a synchronous write (of any key), at once a
+        copy of the file, before the background sync can run: the async change
+        must be in the copy (call order), the synchronous write too."""
+        name1, v1 = first
+        km1 = self.model[name1, key1]
+        m1 = self.maps[name1]
+        if first_how == "set_async":
+            m1.set_async(key1, v1)
+            km1.log_async(copy_value(v1))
+        elif first_how == "update_async":
+            m1.update_async(key1, lambda upd, v=copy_value(v1): upd.set(v))
+            km1.log_async(copy_value(v1))
+        elif m1.delete_async(key1):
+            km1.log_async(ABSENT)
+        name2, v2 = second
+        km2 = self.model[name2, key2]
+        m2 = self.maps[name2]
+        if second_how == "Store.set":
+            self.store.set(orphan, v2 if isinstance(v2, int) else v2.n)
+            self._flushed()
+            self.orphans[orphan] = v2 if isinstance(v2, int) else v2.n
+        elif second_how == "delete" and km2.mem is not ABSENT:
+            assert m2.delete(key2) is True
+            self._sync_write(name2, key2, ABSENT)
+        elif second_how == "update":
+            m2.update(key2, lambda upd, v=copy_value(v2): upd.set(v))
+            self._sync_write(name2, key2, v2)
+        else:
+            m2.set(key2, v2)
+            self._sync_write(name2, key2, v2)
+        self._check_crash_copy(Path(self.path).read_bytes())
+
+    def _check_crash_copy(self, data: bytes) -> None:
+        """Open a copy of the file's bytes: every key holds a value the model
+        allows now."""
         self.crash_copies += 1
         copy = os.path.join(self.dir, f"crash{self.crash_copies}.db")
         Path(copy).write_bytes(data)
@@ -623,7 +674,7 @@ def test_store_against_model(tmp_path):
     run_state_machine_as_test(
         StoreMachine,
         settings=settings(
-            max_examples=int(os.environ.get("PERSIST_MODEL_EXAMPLES", "80")),
+            max_examples=int(os.environ.get("PERSIST_MODEL_EXAMPLES", "100")),
             stateful_step_count=40,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow,
