@@ -89,7 +89,7 @@ cdef class WalWriter:
     cdef Py_ssize_t last_batch     # records in the last fsync'd batch
     cdef readonly long long file_records
 
-    cdef int lock(self) except -1
+    cdef void lock(self) noexcept
     cdef void unlock(self) noexcept
     cdef int wait_changed(self) except -1
     cdef int check_accepting(self) except -1

@@ -108,12 +108,12 @@ cdef class WalWriter:
 
     # -- the mutex ----------------------------------------------------------
 
-    cdef int lock(self) except -1:
-        """Take mu; wait for it without the GIL (see the lock order)."""
+    cdef void lock(self) noexcept:
+        """Take mu.  A thread holding mu may be waiting for the GIL, so never
+        block on mu while holding the GIL (see the lock order)."""
         if pthread_mutex_trylock(&self.mu) != 0:
             with nogil:
                 pthread_mutex_lock(&self.mu)
-        return 0
 
     cdef void unlock(self) noexcept:
         pthread_mutex_unlock(&self.mu)
@@ -298,7 +298,7 @@ cdef class WalWriter:
         return 0
 
     cdef void drop_role(self) noexcept:
-        pthread_mutex_lock(&self.mu)
+        self.lock()
         self.leading = False
         pthread_cond_broadcast(&self.changed)
         pthread_mutex_unlock(&self.mu)
