@@ -72,6 +72,8 @@ cdef class WalWriter:
     cdef long long written_end     # bytes ever written
     cdef long long synced_end      # bytes ever fsync'd
     cdef long long fsync_wanted    # highest end a caller waits to see fsync'd
+    cdef Py_ssize_t fsync_callers  # callers inside commit() waiting for an fsync
+    cdef Py_ssize_t last_batch     # records to gather: the last fsync's batch or callers
     cdef list dirty                # maps holding pending async changes
     cdef bint leading              # the leader role is taken
     cdef bint gathering            # the leader waits for more records
@@ -86,7 +88,6 @@ cdef class WalWriter:
     cdef long long cut_at          # torn tail to cut before the first append, or -1
     cdef object capture            # bytearray of everything written during a shrink
     cdef Py_ssize_t capture_records
-    cdef Py_ssize_t last_batch     # records in the last fsync'd batch
     cdef readonly long long file_records
 
     cdef void lock(self) noexcept
