@@ -1,0 +1,474 @@
+"""Fault injection through the core's system-call seam.
+
+``persist._core._set_fault_hook(hook)`` calls ``hook(name)`` before every
+system call that changes a store's files.  A counting pass records the calls
+of a scenario; the walks then make each one of them fail in turn (EIO,
+ENOSPC, EINTR, a short write, a short write followed by ENOSPC) and check,
+after each:
+
+* nothing acknowledged is lost (a dict model of acknowledged changes against
+  the reopened file) and the file holds exactly the bytes it must (compared
+  with reference runs without the fault);
+* the file loads and ``persist check`` exits 0;
+* the store's state and error: a failed fsync is the failed state
+  (StoreFailedError naming the first failure for every later write, reads
+  go on, close releases); a failed write(2) is an OSError and the change is
+  written exactly once by the next try; EINTR and short writes change
+  nothing; a failed shrink leaves the store on its file.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import HEADER, fds_of, live_records, parse_wal, read_bytes, wait_until
+
+import persist
+from persist import _core
+from persist.cli import main as cli_main
+
+SHORT = "short"
+SHORT_ENOSPC = "short+ENOSPC"  # half the bytes land, then the disk is full
+EINTR = errno.EINTR
+EIO = errno.EIO
+ENOSPC = errno.ENOSPC
+
+# every fault kind of the walks, with a readable id
+KINDS = {
+    "EIO": EIO,
+    "ENOSPC": ENOSPC,
+    "EINTR": EINTR,
+    "short": SHORT,
+    "short+ENOSPC": SHORT_ENOSPC,
+}
+HARMLESS = (EINTR, SHORT)  # the operation succeeds as if nothing happened
+
+GONE = "<deleted>"  # model value of a deleted key
+
+
+@pytest.fixture(autouse=True)
+def _no_hook_left():
+    """Never leave a fault hook installed, whatever a test does."""
+    _core._set_fault_hook(None)
+    try:
+        yield
+    finally:
+        _core._set_fault_hook(None)
+
+
+class Hook:
+    """Counts every system call (``calls``: names, ``where``: the scenario
+    step of each); makes the ``n``-th one fail with ``kind``.
+
+    ``SHORT_ENOSPC`` writes half the bytes at the n-th call and fails the
+    next write with ENOSPC (a disk filling up mid-write).  Thread-safe: the
+    background sync calls it too.
+    """
+
+    def __init__(self, n: int | None = None, kind: object = None,
+                 only: str | None = None) -> None:
+        self.n = n
+        self.kind = kind
+        self.only = only  # count only calls of this name (None: all)
+        self.calls: list[str] = []
+        self.where: list[str] = []
+        self.step = ""
+        self.fired = 0
+        self._enospc_next_write = False
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> object:
+        with self._lock:
+            if self._enospc_next_write and name == "write":
+                self._enospc_next_write = False
+                return ENOSPC
+            if self.only is not None and name != self.only:
+                return None
+            i = len(self.calls)
+            self.calls.append(name)
+            self.where.append(self.step)
+            if i != self.n:
+                return None
+            self.fired += 1
+            if self.kind == SHORT_ENOSPC:
+                self._enospc_next_write = True
+                return SHORT
+            return self.kind
+
+
+def installed(hook: Hook) -> Hook:
+    _core._set_fault_hook(hook)
+    return hook
+
+
+def sound_prefix(data: bytes) -> bytes:
+    """The file without a torn tail (what a load reads)."""
+    assert data.startswith(HEADER), data[:40]
+    lines = data[len(HEADER):].split(b"\n")[:-1]
+    lines = lines[: len(lines) - len(lines) % 2]
+    return HEADER + b"".join(line + b"\n" for line in lines)
+
+
+def check_file(path: Path) -> dict[str, object]:
+    """The file passes ``persist check`` and reloads exactly as its records
+    say; returns the live records (fullkey -> value), orphans included."""
+    assert cli_main(["check", str(path)]) == 0
+    live = live_records(sound_prefix(read_bytes(path)))
+    with persist.Store(path) as store:  # the lock was released
+        m = store.map("m", str)
+        state: dict[str, object] = {f"m:{k}": v for k, v in m.items()}
+        for key in live:
+            if ":" not in key:
+                state[key] = store.get(key, int)
+        assert store.stats().active_keys == len(live)
+    assert state == live
+    assert fds_of(path) == []
+    return live
+
+
+def expect_raises(exc_type: type[BaseException], fn: Callable[[], object],
+                  what: str) -> BaseException:
+    try:
+        fn()
+    except exc_type as exc:
+        return exc
+    except BaseException as exc:
+        raise AssertionError(f"{what}: raised {exc!r}, not {exc_type.__name__}") from exc
+    raise AssertionError(f"{what}: returned instead of raising {exc_type.__name__}")
+
+
+def check_failed_state(store: persist.Store, m, cause: OSError, path: Path) -> None:
+    """After a failed fsync: every write raises StoreFailedError naming the
+    first failure and changes nothing (memory, file); reads work."""
+    before = read_bytes(path)
+    items = dict(m.items())
+    assert "z" in items
+    tmp = Path(str(path) + ".shrink-tmp")
+    attempts: dict[str, Callable[[], object]] = {
+        "m.set": lambda: m.set("z", "new"),
+        "m.set_async": lambda: m.set_async("z", "new"),
+        "m.set_fsync": lambda: m.set_fsync("z", "new"),
+        "m.delete": lambda: m.delete("z"),
+        "m.update": lambda: m.update("z", lambda u: u.set("new")),
+        "Store.set": lambda: store.set("k2", 1),
+        "Store.sync": store.sync,
+        "m.sync": m.sync,
+        "Store.fsync_all": store.fsync_all,
+        "Store.shrink": store.shrink,
+    }
+    for what, call in attempts.items():
+        exc = expect_raises(persist.StoreFailedError, call, f"{what} after a failed fsync")
+        assert exc.__cause__ is cause, f"{what}: cause {exc.__cause__!r}, not {cause!r}"
+        assert str(cause) in str(exc), f"{what}: {exc} does not name {cause}"
+        assert dict(m.items()) == items, f"{what} changed memory in the failed state"
+        assert read_bytes(path) == before, f"{what} wrote after the failed fsync"
+        assert not tmp.exists() and fds_of(tmp) == [], what
+    # reads go on
+    assert m.get("z") == items["z"]
+    assert len(m) == len(items)
+    assert sorted(m.keys()) == sorted(items)
+
+
+# --------------------------------------------------------------------------
+# The scenario of the walks
+# --------------------------------------------------------------------------
+
+ASYNC, COMMIT, SHRINK = "async", "commit", "shrink"
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    call: Callable[[persist.Store, object], object]
+    changes: dict[str, object] = field(default_factory=dict)
+    kind: str = COMMIT  # COMMIT: writes every queued change before returning
+
+
+def _append_bang(u) -> None:
+    u.set(u.value + "!")
+
+
+OPS = [
+    # the file starts with a torn tail: the first append cuts it (ftruncate)
+    Op("m.set a", lambda s, m: m.set("a", "1"), {"m:a": "1"}),
+    Op("m.set_async b", lambda s, m: m.set_async("b", "2"), {"m:b": "2"}, ASYNC),
+    Op("m.set_fsync c", lambda s, m: m.set_fsync("c", "3"), {"m:c": "3"}),
+    Op("m.delete a", lambda s, m: m.delete("a"), {"m:a": GONE}),
+    Op("m.update c", lambda s, m: m.update("c", _append_bang), {"m:c": "3!"}),
+    Op("Store.set k", lambda s, m: s.set("k", 7), {"k": 7}),
+    Op("m.set_async d", lambda s, m: m.set_async("d", "4"), {"m:d": "4"}, ASYNC),
+    Op("m.sync", lambda s, m: m.sync()),
+    Op("m.update_async e", lambda s, m: m.update_async("e", lambda u: u.set("5")),
+       {"m:e": "5"}, ASYNC),
+    Op("Store.fsync_all", lambda s, m: s.fsync_all()),
+    Op("m.update_fsync c", lambda s, m: m.update_fsync("c", _append_bang), {"m:c": "3!!"}),
+    Op("m.delete_fsync b", lambda s, m: m.delete_fsync("b"), {"m:b": GONE}),
+    Op("m.set_async f", lambda s, m: m.set_async("f", "6"), {"m:f": "6"}, ASYNC),
+    Op("Store.shrink", lambda s, m: s.shrink(), {}, SHRINK),
+    Op("m.set g", lambda s, m: m.set("g", "7"), {"m:g": "7"}),
+    Op("m.delete_async d", lambda s, m: m.delete_async("d"), {"m:d": GONE}, ASYNC),
+    Op("Store.delete k", lambda s, m: s.delete("k"), {"k": GONE}),
+    Op("m.set_async h", lambda s, m: m.set_async("h", "8"), {"m:h": "8"}, ASYNC),
+]
+CLOSE = "close"
+INITIAL = HEADER + b'S m:z\n"0"\n' + b'S m:t\n"to'  # one record and a torn tail
+INITIAL_MODEL: dict[str, object] = {"m:z": "0"}
+
+
+def open_for_walk(path: Path) -> tuple[persist.Store, object]:
+    # The background sync is kept out of the walks (interval set before
+    # open): a walk needs the same system calls in the same order on every
+    # run.  The races with the background sync are tested below.
+    store = persist.Store()
+    store.sync_interval = 3600
+    m = store.map("m", str)
+    store.open(path)
+    return store, m
+
+
+@dataclass
+class Reference:
+    after: list[bytes]  # the file after each op
+    final: bytes  # after close
+
+
+def reference_run(path: Path, skip_shrink: bool = False) -> tuple[Reference, Hook]:
+    """The scenario without a fault (optionally with the shrink left out);
+    returns the file after each step and the counted system calls."""
+    path.write_bytes(INITIAL)
+    store, m = open_for_walk(path)
+    hook = installed(Hook())
+    after = []
+    try:
+        for op in OPS:
+            hook.step = op.name
+            if not (skip_shrink and op.kind == SHRINK):
+                op.call(store, m)
+            after.append(read_bytes(path))
+        hook.step = CLOSE
+        store.close()
+    finally:
+        _core._set_fault_hook(None)
+        store.close()
+    return Reference(after, read_bytes(path)), hook
+
+
+def expected_outcome(step: str, name: str, kind: object) -> str:
+    """What a fault of ``kind`` at the call ``name`` of ``step`` must do."""
+    if kind in HARMLESS:
+        return "ok"
+    if step == "Store.shrink":
+        # before the rename the store stays on its file; after it a failed
+        # directory fsync fails the store
+        return "failed" if name == "fsync_dir" else "oserror"
+    return "failed" if name == "fsync" else "oserror"
+
+
+def fault_errno(kind: object) -> int:
+    return ENOSPC if kind == SHORT_ENOSPC else kind  # type: ignore[return-value]
+
+
+def walk_one(path: Path, n: int, kind: object, step: str, name: str,
+             ref: Reference, skip_ref: Reference) -> None:
+    """Run the scenario with the n-th system call failing; check everything."""
+    outcome = expected_outcome(step, name, kind)
+    err = None if outcome == "ok" else fault_errno(kind)
+    tmp = Path(str(path) + ".shrink-tmp")
+    path.write_bytes(INITIAL)
+    store, m = open_for_walk(path)
+    hook = installed(Hook(n, kind))
+    acked = dict(INITIAL_MODEL)  # changes that returned normally (and are due)
+    pending: list[dict[str, object]] = []  # returned, not written yet
+    uncertain: set[str] = set()  # keys whose last change may or may not be there
+    expect: bytes | None = INITIAL  # the exact file now, when known
+    current = ref
+    failed_at: int | None = None
+    try:
+        for i, op in enumerate(OPS):
+            hook.step = op.name
+            if op.name != step or outcome == "ok":
+                op.call(store, m)
+                if op.kind == ASYNC:
+                    pending.append(op.changes)
+                else:
+                    for change in pending:
+                        acked.update(change)
+                    pending.clear()
+                    acked.update(op.changes)
+                    expect = current.after[i]
+                if expect is not None:
+                    assert read_bytes(path) == expect, f"the file after {op.name}"
+                continue
+            # the faulted step
+            if outcome == "oserror":
+                exc = expect_raises(OSError, lambda op=op: op.call(store, m), op.name)
+                assert exc.errno == err, exc
+                if op.kind == SHRINK:
+                    # the store stays on its file; the temp file is gone
+                    assert not tmp.exists(), "a failed shrink left its temp file"
+                    assert fds_of(tmp) == [], "a failed shrink leaked a descriptor"
+                    assert len(fds_of(path)) == 1
+                    current = skip_ref
+                    expect = None  # the pending async change may be written
+                else:
+                    # queued: memory has the change, the next try writes it
+                    pending.append(op.changes)
+                    for key, value in op.changes.items():
+                        _, _, k = key.rpartition(":")
+                        if key.startswith("m:"):
+                            assert m.get(k, GONE) == value, f"memory of {key}"
+                    if kind == SHORT_ENOSPC:
+                        expect = None  # half a batch is in the file
+                    else:
+                        if name != "ftruncate":  # the torn tail was cut first
+                            expect = sound_prefix(expect)
+                        assert read_bytes(path) == expect, "a failed write wrote"
+            else:
+                exc = expect_raises(persist.StoreFailedError,
+                                    lambda op=op: op.call(store, m), op.name)
+                cause = exc.__cause__
+                assert isinstance(cause, OSError) and cause.errno == err, repr(cause)
+                # the write before the fsync reached the file; nothing after it
+                expect = ref.after[i]
+                assert read_bytes(path) == expect, f"the file after {op.name}"
+                check_failed_state(store, m, cause, path)
+                for change in pending:
+                    uncertain.update(change)
+                uncertain.update(op.changes)
+                pending.clear()
+                failed_at = i
+                break
+        # close
+        hook.step = CLOSE
+        if failed_at is not None or step != CLOSE or outcome == "ok":
+            assert store.close() is None
+            if failed_at is None:
+                for change in pending:
+                    acked.update(change)
+                pending.clear()
+                expect = current.final
+        else:
+            if outcome == "oserror":
+                exc = expect_raises(OSError, store.close, "close")
+                assert exc.errno == err, exc
+                # the pending change never reached the file: not acknowledged
+            else:
+                exc = expect_raises(persist.StoreFailedError, store.close, "close")
+                cause = exc.__cause__
+                assert isinstance(cause, OSError) and cause.errno == err, repr(cause)
+                expect = ref.final  # written, then the fsync failed
+            for change in pending:
+                uncertain.update(change)
+            pending.clear()
+            assert store.closed
+            assert store.close() is None  # twice: a no-op
+            expect_raises(persist.NotOpenError, lambda: m.set("x", "1"), "after close")
+    finally:
+        _core._set_fault_hook(None)
+        if not store.closed:
+            try:
+                store.close()
+            except Exception:
+                pass
+    assert hook.fired == 1, f"call #{n} was not reached"
+    assert store.closed
+    data = read_bytes(path)
+    if expect is not None:
+        if kind == SHORT_ENOSPC and step == CLOSE:
+            # half of the last batch is a torn tail
+            assert sound_prefix(data) == expect and data.startswith(expect)
+        else:
+            assert data == expect, "the file after close"
+    assert not tmp.exists(), "a shrink temp file was left behind"
+    assert fds_of(path) == [] and fds_of(tmp) == [], "a descriptor leaked"
+    live = check_file(path)
+    for key, value in acked.items():
+        if key not in uncertain:
+            assert live.get(key, GONE) == value, f"acknowledged {key}={value!r} lost"
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory) -> tuple[Reference, Reference, Hook]:
+    base = tmp_path_factory.mktemp("ref")
+    ref, hook = reference_run(base / "ref.db")
+    skip_ref, _ = reference_run(base / "skip.db", skip_shrink=True)
+    return ref, skip_ref, hook
+
+
+def test_counting_pass_sees_every_kind_of_call(references):
+    """The counting pass: the scenario's system calls, step by step (the
+    sequences the walks make fail one by one)."""
+    ref, _, hook = references
+    by_step: dict[str, list[str]] = {}
+    for step, name in zip(hook.where, hook.calls, strict=True):
+        by_step.setdefault(step, []).append(name)
+    assert by_step["m.set a"] == ["ftruncate", "write"]  # the torn tail is cut first
+    assert by_step["m.set_fsync c"] == ["write", "fsync"]
+    assert by_step["m.delete a"] == ["write"]
+    assert by_step["m.sync"] == ["write"]
+    assert by_step["Store.fsync_all"] == ["write", "fsync"]
+    assert "m.set_async b" not in by_step  # async: nothing until a flush
+    shrink = by_step["Store.shrink"]
+    assert shrink[:2] == ["open", "fchmod"]
+    assert shrink[-4:] == ["fsync", "fsync", "rename", "fsync_dir"]
+    assert shrink.count("write") == 2  # the pending async change, the dump
+    assert by_step[CLOSE] == ["write", "fsync"]
+    # every record reached the file exactly once; the shrink wrote one
+    # record per live key (in shard order)
+    records = parse_wal(ref.final)
+    assert sorted(records[:6]) == [
+        ("S", "k", b"7"),
+        ("S", "m:c", b'"3!!"'),
+        ("S", "m:d", b'"4"'),
+        ("S", "m:e", b'"5"'),
+        ("S", "m:f", b'"6"'),
+        ("S", "m:z", b'"0"'),
+    ]
+    assert records[6:] == [
+        ("S", "m:g", b'"7"'),
+        ("D", "m:d", b""),
+        ("D", "k", b""),
+        ("S", "m:h", b'"8"'),
+    ]
+
+
+def _walk_points(hook: Hook, kind: object) -> list[tuple[int, str, str]]:
+    points = [
+        (n, step, name)
+        for n, (step, name) in enumerate(zip(hook.where, hook.calls, strict=True))
+    ]
+    if kind == SHORT_ENOSPC:  # only a write can be short
+        points = [p for p in points if p[2] == "write"]
+    return points
+
+
+@pytest.mark.parametrize("kind", list(KINDS.values()), ids=list(KINDS))
+def test_fault_at_every_call_of_a_session_loses_nothing_acknowledged(
+    references, tmp_path, kind
+):
+    """Walk a fault of one kind over every system call of a session (torn tail
+    cut, sets, deletes, updates, async changes, sync, fsync_all, shrink,
+    close): after each, the file holds exactly the bytes it must, reloads
+    with every acknowledged change, passes ``check``, and the store was in
+    the right state (failed only after a failed fsync)."""
+    ref, skip_ref, hook = references
+    points = _walk_points(hook, kind)
+    assert len(points) >= (14 if kind == SHORT_ENOSPC else 25)
+    failures = []
+    for n, step, name in points:
+        run_dir = tmp_path / f"run{n}"
+        run_dir.mkdir()
+        try:
+            walk_one(run_dir / "w.db", n, kind, step, name, ref, skip_ref)
+        except Exception as exc:  # collected: report every failing point
+            failures.append(f"call #{n} {name!r} in {step!r}: {type(exc).__name__}: {exc}")
+    assert not failures, f"{len(failures)} of {len(points)} fault points:\n" + "\n".join(
+        failures
+    )
