@@ -109,7 +109,10 @@ def installed(hook: Hook) -> Hook:
 
 
 def sound_prefix(data: bytes) -> bytes:
-    """The file without a torn tail (what a load reads)."""
+    """The file without a torn tail (what a load reads); b"" for a file
+    holding only a prefix of the header (a crash while creating it)."""
+    if len(data) < len(HEADER) and HEADER.startswith(data):
+        return b""
     assert data.startswith(HEADER), data[:40]
     lines = data[len(HEADER):].split(b"\n")[:-1]
     lines = lines[: len(lines) - len(lines) % 2]
@@ -120,7 +123,8 @@ def check_file(path: Path) -> dict[str, object]:
     """The file passes ``persist check`` and reloads exactly as its records
     say; returns the live records (fullkey -> value), orphans included."""
     assert cli_main(["check", str(path)]) == 0
-    live = live_records(sound_prefix(read_bytes(path)))
+    sound = sound_prefix(read_bytes(path))
+    live = live_records(sound) if sound else {}
     with persist.Store(path) as store:  # the lock was released
         m = store.map("m", str)
         state: dict[str, object] = {f"m:{k}": v for k, v in m.items()}
@@ -472,3 +476,121 @@ def test_fault_at_every_call_of_a_session_loses_nothing_acknowledged(
     assert not failures, f"{len(failures)} of {len(points)} fault points:\n" + "\n".join(
         failures
     )
+
+
+# --------------------------------------------------------------------------
+# Open of a new file
+# --------------------------------------------------------------------------
+
+
+def _count_open_of_new_file(path: Path) -> Hook:
+    store = persist.Store()
+    store.sync_interval = 3600
+    hook = installed(Hook())
+    try:
+        store.open(path)
+    finally:
+        _core._set_fault_hook(None)
+        store.close()
+    return hook
+
+
+def test_counting_pass_open_of_a_new_file(tmp_path):
+    """Creating a store: open, remove a leftover shrink temp file, write the
+    header, fsync it, fsync the directory (the new entry)."""
+    hook = _count_open_of_new_file(tmp_path / "new.db")
+    assert hook.calls == ["open", "unlink", "write", "fsync", "fsync_dir"]
+    assert read_bytes(tmp_path / "new.db") == HEADER
+
+
+@pytest.mark.parametrize("kind", list(KINDS.values()), ids=list(KINDS))
+def test_fault_while_creating_a_store_leaves_no_descriptor_or_lock(tmp_path, kind):
+    """A fault at any step of opening a new file: the open raises the error
+    (a failed fsync as StoreFailedError), keeps no descriptor and no lock:
+    the same Store and a new one open the file once the hook is gone; EINTR
+    and short writes open as usual."""
+    calls = _count_open_of_new_file(tmp_path / "count.db").calls
+    failures = []
+    for n, name in enumerate(calls):
+        if kind == SHORT_ENOSPC and name != "write":
+            continue
+        path = tmp_path / f"new{n}.db"
+        try:
+            store = persist.Store()
+            store.sync_interval = 3600
+            m = store.map("m", str)
+            installed(Hook(n, kind))
+            try:
+                if kind in HARMLESS:
+                    store.open(path)
+                    assert read_bytes(path) == HEADER
+                    m.set("a", "1")
+                    store.close()
+                    assert check_file(path) == {"m:a": "1"}
+                    continue
+                if name == "fsync":
+                    exc = expect_raises(persist.StoreFailedError,
+                                        lambda: store.open(path), "open")
+                    cause = exc.__cause__
+                else:
+                    exc = cause = expect_raises(OSError, lambda: store.open(path), "open")
+                assert isinstance(cause, OSError), repr(cause)
+                assert cause.errno == fault_errno(kind), repr(cause)
+            finally:
+                _core._set_fault_hook(None)
+            assert store.closed
+            assert fds_of(path) == [], "a failed open leaked its descriptor"
+            expect_raises(persist.NotOpenError, lambda: m.set("a", "1"), "map of a failed open")
+            if path.exists():
+                assert check_file(path) == {}
+            with persist.Store(path) as other:  # no lock is held
+                other.map("m", str).set("b", "2")
+            assert read_bytes(path) == HEADER + b'S m:b\n"2"\n'
+            store.open(path)  # the same Store opens once the fault is gone
+            m.set("a", "1")
+            store.close()
+            assert read_bytes(path) == HEADER + b'S m:b\n"2"\nS m:a\n"1"\n'
+        except Exception as exc:  # collected: report every failing point
+            failures.append(f"call #{n} {name!r}: {type(exc).__name__}: {exc}")
+        finally:
+            _core._set_fault_hook(None)
+    assert not failures, "\n".join(failures)
+
+
+# --------------------------------------------------------------------------
+# Close
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("err", [EIO, ENOSPC], ids=["EIO", "ENOSPC"])
+@pytest.mark.parametrize("call", ["write", "fsync"])
+def test_fault_in_the_final_flush_of_close_still_releases(db_path, call, err):
+    """close() whose final write or fsync fails raises (OSError; a failed
+    fsync as StoreFailedError caused by it), yet the store is closed, its
+    descriptor and lock are released, and a reopen reads what is on disk."""
+    store, m = open_for_walk(db_path)
+    m.set("a", "1")
+    m.set_async("b", "2")  # pending: close writes it
+    hook = installed(Hook(0, err, only=call))
+    try:
+        if call == "write":
+            exc = cause = expect_raises(OSError, store.close, "close")
+        else:
+            exc = expect_raises(persist.StoreFailedError, store.close, "close")
+            cause = exc.__cause__
+    finally:
+        _core._set_fault_hook(None)
+    assert hook.fired == 1
+    assert isinstance(cause, OSError) and cause.errno == err, repr(cause)
+    assert store.closed
+    assert store.close() is None  # a second close is a no-op
+    expect_raises(persist.NotOpenError, lambda: m.set("c", "3"), "set after close")
+    assert fds_of(db_path) == []
+    on_disk = HEADER + b'S m:a\n"1"\n'
+    if call == "fsync":  # written before the fsync failed
+        on_disk += b'S m:b\n"2"\n'
+    assert read_bytes(db_path) == on_disk
+    assert check_file(db_path) == live_records(on_disk)
+    store.open(db_path)  # the same Store reopens
+    assert dict(m.items()) == {k[2:]: v for k, v in live_records(on_disk).items()}
+    store.close()
