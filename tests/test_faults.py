@@ -28,7 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import HEADER, fds_of, live_records, parse_wal, read_bytes, wait_until
+from conftest import (
+    HEADER,
+    fds_of,
+    live_records,
+    parse_wal,
+    read_bytes,
+    run_threads,
+    wait_until,
+)
 
 import persist
 from persist import _core
@@ -594,3 +602,145 @@ def test_fault_in_the_final_flush_of_close_still_releases(db_path, call, err):
     store.open(db_path)  # the same Store reopens
     assert dict(m.items()) == {k[2:]: v for k, v in live_records(on_disk).items()}
     store.close()
+
+
+# --------------------------------------------------------------------------
+# The background sync (fast, with an error_handler)
+# --------------------------------------------------------------------------
+
+
+def open_fast(path: Path, handler: Callable[[BaseException], object]):
+    store = persist.Store()
+    store.sync_interval = 0.002
+    store.error_handler = handler
+    m = store.map("m", str)
+    store.open(path)
+    return store, m
+
+
+@pytest.mark.parametrize("kind", [EIO, ENOSPC, SHORT_ENOSPC], ids=["EIO", "ENOSPC", "short+ENOSPC"])
+def test_failed_background_write_is_reported_and_retried_exactly_once(db_path, kind):
+    """A failed write(2) of the background flush goes to error_handler (an
+    OSError, not the failed state); the next round writes the async change,
+    exactly once, and the store keeps working."""
+    errors: list[BaseException] = []
+    store, m = open_fast(db_path, errors.append)
+    try:
+        hook = installed(Hook(0, kind, only="write"))
+        m.set_async("a", "1")
+        wait_until(lambda: errors, what="the failed background write reported")
+        expected = HEADER + b'S m:a\n"1"\n'
+        wait_until(lambda: read_bytes(db_path) == expected, what="the retried write")
+        assert hook.fired == 1
+        assert len(errors) == 1
+        assert type(errors[0]) is OSError and errors[0].errno == fault_errno(kind)
+        m.set_async("b", "2")
+        expected += b'S m:b\n"2"\n'
+        wait_until(lambda: read_bytes(db_path) == expected, what="a later async change")
+        m.set_fsync("c", "3")
+        expected += b'S m:c\n"3"\n'
+        assert read_bytes(db_path) == expected
+    finally:
+        _core._set_fault_hook(None)
+        store.close()
+    assert len(errors) == 1
+    assert read_bytes(db_path) == expected
+    assert check_file(db_path) == {"m:a": "1", "m:b": "2", "m:c": "3"}
+
+
+@pytest.mark.parametrize("err", [EIO, ENOSPC], ids=["EIO", "ENOSPC"])
+def test_failed_background_fsync_fails_the_store(db_path, err):
+    """A failed fsync of the background flush fails the store: error_handler
+    gets StoreFailedError caused by the OSError, every later write raises it,
+    reads go on, close releases, the reopened file shows what was written."""
+    errors: list[BaseException] = []
+    store, m = open_fast(db_path, errors.append)
+    try:
+        m.set("z", "0")
+        hook = installed(Hook(0, err, only="fsync"))
+        m.set_async("a", "1")
+        wait_until(lambda: errors, what="the failed background fsync reported")
+        assert hook.fired == 1
+        first = errors[0]
+        assert isinstance(first, persist.StoreFailedError), repr(first)
+        cause = first.__cause__
+        assert isinstance(cause, OSError) and cause.errno == err, repr(cause)
+        on_disk = HEADER + b'S m:z\n"0"\nS m:a\n"1"\n'  # written, then the fsync failed
+        assert read_bytes(db_path) == on_disk
+        assert m.get("a") == "1"
+        check_failed_state(store, m, cause, db_path)
+        for exc in errors:  # anything reported later names the same failure
+            assert isinstance(exc, persist.StoreFailedError) and exc.__cause__ is cause
+    finally:
+        _core._set_fault_hook(None)
+        assert store.close() is None
+    assert store.closed and fds_of(db_path) == []
+    assert read_bytes(db_path) == on_disk
+    assert check_file(db_path) == {"m:z": "0", "m:a": "1"}
+
+
+def test_error_handler_that_raises_does_not_stop_the_background_sync(db_path, caplog):
+    """An error_handler that raises is logged; the background sync goes on:
+    the failed async change is retried and later ones land too."""
+    seen: list[BaseException] = []
+
+    def handler(exc: BaseException) -> None:
+        seen.append(exc)
+        raise RuntimeError("a broken error_handler")
+
+    store, m = open_fast(db_path, handler)
+    try:
+        with caplog.at_level(logging.ERROR, logger="persist"):
+            installed(Hook(0, EIO, only="write"))
+            m.set_async("a", "1")
+            expected = HEADER + b'S m:a\n"1"\n'
+            wait_until(lambda: read_bytes(db_path) == expected, what="the retried write")
+            _core._set_fault_hook(None)
+            assert len(seen) == 1 and type(seen[0]) is OSError
+            assert "error_handler raised" in caplog.text
+            m.set_async("b", "2")
+            expected += b'S m:b\n"2"\n'
+            wait_until(lambda: read_bytes(db_path) == expected, what="a later async change")
+    finally:
+        _core._set_fault_hook(None)
+        store.close()
+    assert check_file(db_path) == {"m:a": "1", "m:b": "2"}
+
+
+# --------------------------------------------------------------------------
+# Group commit
+# --------------------------------------------------------------------------
+
+
+def test_group_commit_shares_fsyncs_between_writers(db_path):
+    """8 threads x 40 set_fsync (background sync every 2 ms): far fewer
+    fsyncs than records, and every record in the file exactly once."""
+    threads, per_thread = 8, 40
+    store = persist.Store()
+    store.sync_interval = 0.002
+    m = store.map("m", int)
+    store.open(path := db_path)
+    hook = installed(Hook(only="fsync"))  # counts, never fails
+    start = threading.Barrier(threads)
+
+    def writer(t: int) -> None:
+        start.wait()
+        for j in range(per_thread):
+            m.set_fsync(f"t{t}-{j}", t * 1000 + j)
+
+    try:
+        run_threads(*(lambda t=t: writer(t) for t in range(threads)), timeout=60)
+    finally:
+        _core._set_fault_hook(None)
+        store.close()
+    records = threads * per_thread
+    fsyncs = len(hook.calls)
+    ratio = fsyncs / records
+    print(f"group commit: {fsyncs} fsyncs for {records} set_fsync records ({ratio:.3f})")
+    assert ratio < 0.8, f"{fsyncs} fsyncs for {records} records ({ratio:.3f} per record)"
+    wal = parse_wal(read_bytes(path))
+    assert sorted(wal) == sorted(
+        ("S", f"m:t{t}-{j}", str(t * 1000 + j).encode())
+        for t in range(threads)
+        for j in range(per_thread)
+    )
