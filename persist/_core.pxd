@@ -75,6 +75,7 @@ cdef class WalWriter:
     cdef list dirty                # maps holding pending async changes
     cdef bint leading              # the leader role is taken
     cdef bint gathering            # the leader waits for more records
+    cdef bint header_pending       # queue the header before the first record
     cdef readonly bint accepting   # new records are taken (False from close on)
     cdef readonly bint released    # the descriptor was handed back
     cdef readonly object failure   # the fsync error that failed the store
@@ -83,16 +84,16 @@ cdef class WalWriter:
     cdef char* out                 # the batch being written
     cdef Py_ssize_t out_len, out_pos, out_cap, out_records
     cdef long long cut_at          # torn tail to cut before the first append, or -1
-    cdef bint header_pending       # write the header before the first record
     cdef object capture            # bytearray of everything written during a shrink
     cdef Py_ssize_t capture_records
     cdef Py_ssize_t last_batch     # records in the last fsync'd batch
     cdef readonly long long file_records
 
-    cdef int lock(self) except -1
+    cdef void lock(self) noexcept
     cdef void unlock(self) noexcept
     cdef int wait_changed(self) except -1
     cdef int check_accepting(self) except -1
+    cdef int queue_header(self) except -1
     cdef int queue_pending(self) except -1
     cdef int append(self, char kind, bytes prefix, const char* key,
                     Py_ssize_t klen, const char* val, Py_ssize_t vlen) except -1

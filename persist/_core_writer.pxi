@@ -92,11 +92,8 @@ cdef class WalWriter:
         self.path = path
         self.file_records = records
         self.cut_at = valid_end if valid_end < file_size else -1
+        self.header_pending = valid_end == 0
         self.accepting = True
-        if valid_end == 0:          # a new file: the header goes first
-            grow(&self.buf, &self.buf_cap, len(HEADER))
-            memcpy(self.buf, <const char*>HEADER, len(HEADER))
-            self.buf_len = self.queued_end = len(HEADER)
 
     def __dealloc__(self):
         free(self.buf)
@@ -111,12 +108,12 @@ cdef class WalWriter:
 
     # -- the mutex ----------------------------------------------------------
 
-    cdef int lock(self) except -1:
-        """Take mu; wait for it without the GIL (see the lock order)."""
+    cdef void lock(self) noexcept:
+        """Take mu.  A thread holding mu may be waiting for the GIL, so never
+        block on mu while holding the GIL (see the lock order)."""
         if pthread_mutex_trylock(&self.mu) != 0:
             with nogil:
                 pthread_mutex_lock(&self.mu)
-        return 0
 
     cdef void unlock(self) noexcept:
         pthread_mutex_unlock(&self.mu)
@@ -149,6 +146,8 @@ cdef class WalWriter:
         cdef Py_ssize_t plen = len(prefix)
         cdef Py_ssize_t need = 2 + plen + klen + 1 + vlen + 1
         cdef char* p
+        if self.header_pending:
+            self.queue_header()
         if self.buf_len + need > self.buf_cap:
             grow(&self.buf, &self.buf_cap, self.buf_len + need)
         p = self.buf + self.buf_len
@@ -169,6 +168,17 @@ cdef class WalWriter:
         self.queued_end += need
         if self.gathering:
             pthread_cond_signal(&self.arrived)
+        return 0
+
+    cdef int queue_header(self) except -1:
+        """Queue the header line of a new file (or one whose header was torn)
+        ahead of its first record; mu held."""
+        if self.buf_len + len(HEADER) > self.buf_cap:
+            grow(&self.buf, &self.buf_cap, self.buf_len + len(HEADER))
+        memcpy(self.buf + self.buf_len, <const char*>HEADER, len(HEADER))
+        self.buf_len += len(HEADER)
+        self.queued_end += len(HEADER)
+        self.header_pending = False
         return 0
 
     cdef int queue_pending(self) except -1:
@@ -288,7 +298,7 @@ cdef class WalWriter:
         return 0
 
     cdef void drop_role(self) noexcept:
-        pthread_mutex_lock(&self.mu)
+        self.lock()
         self.leading = False
         pthread_cond_broadcast(&self.changed)
         pthread_mutex_unlock(&self.mu)
@@ -381,6 +391,16 @@ cdef class WalWriter:
         finally:
             self.unlock()
         self.commit(end, fsync)
+
+    def write_header(self):
+        """Give a new file its header now (written and fsync'd)."""
+        self.lock()
+        try:
+            if self.header_pending:
+                self.queue_header()
+        finally:
+            self.unlock()
+        self.flush(True)
 
     def needs_flush(self):
         """Whether async changes wait, or records are not fsync'd yet."""
@@ -480,6 +500,7 @@ cdef class WalWriter:
         old, self.fd = self.fd, fd
         self.file_records = records
         self.cut_at = -1
+        self.header_pending = False
         self.lock()
         self.synced_end = self.written_end
         self.unlock()

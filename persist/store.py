@@ -213,7 +213,7 @@ class Store:
                 valid_end, size, records = _core.load(fd, path, self._route)
                 writer = _core.WalWriter(fd, path, valid_end, size, records)
                 if size == 0:  # a new file: header, fsync, and its directory entry
-                    writer.flush(fsync=True)
+                    writer.write_header()
                     _core.sys_fsync_dir(path)
             except BaseException:
                 os.close(fd)

@@ -490,6 +490,21 @@ def test_torn_tail_cut_before_append(db_path, kind, cut):
         assert m.store.stats() == persist.Stats(active_keys=2, wal_records=2)
 
 
+@pytest.mark.parametrize("cut", range(1, len(HEADER)))
+def test_torn_header_untouched_until_the_first_write(db_path, cut):
+    """A crash while a new file got its header: the file opens empty, stays
+    byte-identical while nothing is written, and the first write puts a whole
+    header before its record."""
+    db_path.write_bytes(HEADER[:cut])
+    with persist.open_single_map(db_path, str) as m:
+        assert len(m) == 0
+        m.store.fsync_all()
+    assert read_bytes(db_path) == HEADER[:cut]
+    with persist.open_single_map(db_path, str) as m:
+        m.set_async("a", "1")
+    assert read_bytes(db_path) == HEADER + b'S :a\n"1"\n'
+
+
 @pytest.mark.parametrize("write", ["set_async", "delete", "orphan", "shrink"])
 def test_torn_tail_cut_before_any_write(db_path, write):
     """Every kind of write (async flush, delete, plain API, shrink) first gets
