@@ -81,10 +81,12 @@ class Hook:
     """
 
     def __init__(self, n: int | None = None, kind: object = None,
-                 only: str | None = None) -> None:
+                 only: str | None = None,
+                 before: Callable[[str, str], object] | None = None) -> None:
         self.n = n
         self.kind = kind
         self.only = only  # count only calls of this name (None: all)
+        self.before = before  # before(step, name): runs before the verdict
         self.calls: list[str] = []
         self.where: list[str] = []
         self.step = ""
@@ -102,6 +104,9 @@ class Hook:
             i = len(self.calls)
             self.calls.append(name)
             self.where.append(self.step)
+        if self.before is not None:  # outside the lock: it may make calls
+            self.before(self.where[i], name)
+        with self._lock:
             if i != self.n:
                 return None
             self.fired += 1
@@ -744,3 +749,184 @@ def test_group_commit_shares_fsyncs_between_writers(db_path):
         for t in range(threads)
         for j in range(per_thread)
     )
+
+
+# --------------------------------------------------------------------------
+# Shrink with writes while it runs
+# --------------------------------------------------------------------------
+
+
+class ShrinkWithWriters:
+    """A shrink during which another thread writes: when the shrink fsyncs
+    its temp file (the dump is written, the store still appends to the old
+    file and copies every write), a helper thread does ``m.set("during")``
+    and ``m.set_async("dasync")``; they reach the new file through the
+    capture.  Then ``m.set("after")`` and close."""
+
+    def __init__(self, path: Path, n: int | None = None, kind: object = None) -> None:
+        path.write_bytes(HEADER)
+        self.path = path
+        self.store, self.m = open_for_walk(path)  # (why: see open_for_walk)
+        self.m.set("z", "0")
+        self.m.set("a", "1")
+        self.m.set_async("b", "2")
+        self.side_effect_ran = False
+        self.helper_error: BaseException | None = None
+        self.hook = installed(Hook(n, kind, before=self._before))
+
+    def _before(self, step: str, name: str) -> None:
+        if step != "shrink" or name != "fsync" or self.side_effect_ran:
+            return
+        self.side_effect_ran = True
+        self.hook.step = "helper"
+        helper = threading.Thread(target=self._helper)
+        helper.start()
+        helper.join(30)
+        assert not helper.is_alive(), "a write during the shrink hung"
+        self.hook.step = "shrink"
+
+    def _helper(self) -> None:
+        try:
+            self.m.set("during", "3")
+        except BaseException as exc:  # checked by the walk
+            self.helper_error = exc
+        self.m.set_async("dasync", "4")
+
+
+def _shrink_with_writers_calls(tmp_path: Path) -> Hook:
+    run = ShrinkWithWriters(tmp_path / "count.db")
+    try:
+        run.hook.step = "shrink"
+        run.store.shrink()
+        run.hook.step = "after"
+        run.m.set("after", "5")
+        run.hook.step = CLOSE
+        run.store.close()
+    finally:
+        _core._set_fault_hook(None)
+        run.store.close()
+    assert run.side_effect_ran and run.helper_error is None
+    return run.hook
+
+
+def test_counting_pass_shrink_with_writers(tmp_path):
+    """The shrink's calls: temp file, the pending async change to the old
+    file, the dump, fsync; the helper's write to the old file; the async
+    change queued meanwhile, the captured bytes to the new file, fsync,
+    rename, directory fsync."""
+    hook = _shrink_with_writers_calls(tmp_path)
+    assert list(zip(hook.where, hook.calls, strict=True)) == [
+        ("shrink", "open"),
+        ("shrink", "fchmod"),
+        ("shrink", "write"),  # b, pending, to the old file
+        ("shrink", "write"),  # the dump
+        ("shrink", "fsync"),
+        ("helper", "write"),  # during, to the old file (captured)
+        ("shrink", "write"),  # dasync, to the old file (captured)
+        ("shrink", "write"),  # the captured bytes, to the new file
+        ("shrink", "fsync"),
+        ("shrink", "rename"),
+        ("shrink", "fsync_dir"),
+        ("after", "write"),
+        (CLOSE, "fsync"),
+    ]
+
+
+def _records(*pairs: tuple[str, str]) -> list[tuple[str, str, bytes]]:
+    return [("S", f"m:{k}", f'"{v}"'.encode()) for k, v in pairs]
+
+
+@pytest.mark.parametrize("kind", list(KINDS.values()), ids=list(KINDS))
+def test_fault_at_every_call_of_a_shrink_with_writers(tmp_path, kind):
+    """Walk a fault over every call of a shrink while another thread writes:
+    a fault before the rename leaves the store on the file at its path (no
+    temp file, no descriptor), and every change, the ones made during the
+    shrink included, is in that file exactly once; a failed directory fsync
+    after the rename fails the store; a failed write of the helper is
+    written exactly once by the shrink itself."""
+    count_dir = tmp_path / "count"
+    count_dir.mkdir()
+    hook = _shrink_with_writers_calls(count_dir)
+    failures = []
+    for n, (step, name) in enumerate(zip(hook.where, hook.calls, strict=True)):
+        if kind == SHORT_ENOSPC and name != "write":
+            continue
+        run_dir = tmp_path / f"run{n}"
+        run_dir.mkdir()
+        try:
+            _walk_shrink_with_writers(run_dir / "w.db", n, kind, step, name)
+        except Exception as exc:  # collected: report every failing point
+            failures.append(f"call #{n} {name!r} in {step!r}: {type(exc).__name__}: {exc}")
+    assert not failures, "\n".join(failures)
+
+
+def _walk_shrink_with_writers(path: Path, n: int, kind: object, step: str,
+                              name: str) -> None:
+    harmless = kind in HARMLESS
+    err = None if harmless else fault_errno(kind)
+    tmp = Path(str(path) + ".shrink-tmp")
+    run = ShrinkWithWriters(path, n, kind)
+    store, m = run.store, run.m
+    failed = installed_new_file = False
+    try:
+        run.hook.step = "shrink"
+        if harmless or step == "after" or step == CLOSE:
+            store.shrink()
+            installed_new_file = True
+        elif step == "helper":
+            store.shrink()
+            installed_new_file = True
+            assert isinstance(run.helper_error, OSError), repr(run.helper_error)
+            assert run.helper_error.errno == err
+        elif name == "fsync_dir":
+            exc = expect_raises(persist.StoreFailedError, store.shrink, "shrink")
+            assert isinstance(exc.__cause__, OSError) and exc.__cause__.errno == err
+            installed_new_file = failed = True
+            check_failed_state(store, m, exc.__cause__, path)
+        else:
+            exc = expect_raises(OSError, store.shrink, "shrink")
+            assert exc.errno == err, repr(exc)
+            assert not tmp.exists(), "a failed shrink left its temp file"
+            assert fds_of(tmp) == [], "a failed shrink leaked a descriptor"
+            assert len(fds_of(path)) == 1
+        if step != "helper":
+            assert run.helper_error is None, repr(run.helper_error)
+        run.hook.step = "after"
+        if failed:
+            expect_raises(persist.StoreFailedError, lambda: m.set("after", "5"), "set")
+        elif step == "after" and not harmless:
+            exc = expect_raises(OSError, lambda: m.set("after", "5"), "set after")
+            assert exc.errno == err
+        else:
+            m.set("after", "5")
+        run.hook.step = CLOSE
+        if step == CLOSE and not harmless:
+            exc = expect_raises(persist.StoreFailedError, store.close, "close")
+            assert isinstance(exc.__cause__, OSError) and exc.__cause__.errno == err
+        else:
+            assert store.close() is None
+    finally:
+        _core._set_fault_hook(None)
+        if not store.closed:
+            try:
+                store.close()
+            except Exception:
+                pass
+    assert run.hook.fired == 1, f"call #{n} was not reached"
+    assert not tmp.exists() and fds_of(tmp) == [] and fds_of(path) == []
+    # exactly the records of every change made, each once, in call order
+    # (the shrink writes the keys it dumps in shard order)
+    dumped = _records(("z", "0"), ("a", "1"), ("b", "2"))
+    later = []
+    if run.side_effect_ran:
+        later += _records(("during", "3"), ("dasync", "4"))
+    if not failed:
+        later += _records(("after", "5"))
+    records = parse_wal(read_bytes(path))
+    if installed_new_file:
+        assert sorted(records[:3]) == sorted(dumped), records
+        assert records[3:] == later, records
+    else:
+        assert records == dumped + later
+    live = check_file(path)
+    assert live == {key: value.decode().strip('"') for _, key, value in dumped + later}
