@@ -235,8 +235,24 @@ OPS = [
     Op("m.set_async h", lambda s, m: m.set_async("h", "8"), {"m:h": "8"}, ASYNC),
 ]
 CLOSE = "close"
-INITIAL = HEADER + b'S m:z\n"0"\n' + b'S m:t\n"to'  # one record and a torn tail
-INITIAL_MODEL: dict[str, object] = {"m:z": "0"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    initial: bytes  # the file before the store opens it
+    model: dict[str, object]  # its live records
+    ops: list[Op]
+
+
+SCENARIOS = {
+    # one record and a torn tail: the first append cuts the tail (ftruncate)
+    "torn-tail": Scenario(HEADER + b'S m:z\n"0"\n' + b'S m:t\n"to', {"m:z": "0"}, OPS),
+    # a crash while creating the file left part of the header: the first
+    # append cuts it and writes the header with its record
+    "torn-header": Scenario(
+        HEADER[:6], {}, [Op("m.set z", lambda s, m: m.set("z", "0"), {"m:z": "0"}), *OPS]
+    ),
+}
 
 
 def open_for_walk(path: Path) -> tuple[persist.Store, object]:
@@ -256,15 +272,16 @@ class Reference:
     final: bytes  # after close
 
 
-def reference_run(path: Path, skip_shrink: bool = False) -> tuple[Reference, Hook]:
+def reference_run(scenario: Scenario, path: Path,
+                  skip_shrink: bool = False) -> tuple[Reference, Hook]:
     """The scenario without a fault (optionally with the shrink left out);
     returns the file after each step and the counted system calls."""
-    path.write_bytes(INITIAL)
+    path.write_bytes(scenario.initial)
     store, m = open_for_walk(path)
     hook = installed(Hook())
     after = []
     try:
-        for op in OPS:
+        for op in scenario.ops:
             hook.step = op.name
             if not (skip_shrink and op.kind == SHRINK):
                 op.call(store, m)
@@ -292,23 +309,23 @@ def fault_errno(kind: object) -> int:
     return ENOSPC if kind == SHORT_ENOSPC else kind  # type: ignore[return-value]
 
 
-def walk_one(path: Path, n: int, kind: object, step: str, name: str,
-             ref: Reference, skip_ref: Reference) -> None:
+def walk_one(scenario: Scenario, path: Path, n: int, kind: object, step: str,
+             name: str, ref: Reference, skip_ref: Reference) -> None:
     """Run the scenario with the n-th system call failing; check everything."""
     outcome = expected_outcome(step, name, kind)
     err = None if outcome == "ok" else fault_errno(kind)
     tmp = Path(str(path) + ".shrink-tmp")
-    path.write_bytes(INITIAL)
+    path.write_bytes(scenario.initial)
     store, m = open_for_walk(path)
     hook = installed(Hook(n, kind))
-    acked = dict(INITIAL_MODEL)  # changes that returned normally (and are due)
+    acked = dict(scenario.model)  # changes that returned normally (and are due)
     pending: list[dict[str, object]] = []  # returned, not written yet
     uncertain: set[str] = set()  # keys whose last change may or may not be there
-    expect: bytes | None = INITIAL  # the exact file now, when known
+    expect: bytes | None = scenario.initial  # the exact file now, when known
     current = ref
     failed_at: int | None = None
     try:
-        for i, op in enumerate(OPS):
+        for i, op in enumerate(scenario.ops):
             hook.step = op.name
             if op.name != step or outcome == "ok":
                 op.call(store, m)
@@ -411,18 +428,24 @@ def walk_one(path: Path, n: int, kind: object, step: str, name: str,
             assert live.get(key, GONE) == value, f"acknowledged {key}={value!r} lost"
 
 
-@pytest.fixture(scope="module")
-def references(tmp_path_factory) -> tuple[Reference, Reference, Hook]:
-    base = tmp_path_factory.mktemp("ref")
-    ref, hook = reference_run(base / "ref.db")
-    skip_ref, _ = reference_run(base / "skip.db", skip_shrink=True)
-    return ref, skip_ref, hook
+_references: dict[str, tuple[Reference, Reference, Hook]] = {}
 
 
-def test_counting_pass_sees_every_kind_of_call(references):
+def references(name: str, base: Path) -> tuple[Reference, Reference, Hook]:
+    """The reference runs of a scenario (computed once): without a fault,
+    without a fault and without the shrink, and the counted calls."""
+    if name not in _references:
+        scenario = SCENARIOS[name]
+        ref, hook = reference_run(scenario, base / "ref.db")
+        skip_ref, _ = reference_run(scenario, base / "skip.db", skip_shrink=True)
+        _references[name] = ref, skip_ref, hook
+    return _references[name]
+
+
+def test_counting_pass_sees_every_kind_of_call(tmp_path):
     """The counting pass: the scenario's system calls, step by step (the
     sequences the walks make fail one by one)."""
-    ref, _, hook = references
+    ref, _, hook = references("torn-tail", tmp_path)
     by_step: dict[str, list[str]] = {}
     for step, name in zip(hook.where, hook.calls, strict=True):
         by_step.setdefault(step, []).append(name)
@@ -466,16 +489,26 @@ def _walk_points(hook: Hook, kind: object) -> list[tuple[int, str, str]]:
     return points
 
 
+def test_counting_pass_torn_header(tmp_path):
+    """A file holding part of the header: nothing is written at open; the
+    first append cuts it and writes the header with its record."""
+    ref, _, hook = references("torn-header", tmp_path)
+    assert hook.where[:3] == ["m.set z", "m.set z", "m.set a"]
+    assert hook.calls[:3] == ["ftruncate", "write", "write"]
+    assert ref.after[0] == HEADER + b'S m:z\n"0"\n'
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
 @pytest.mark.parametrize("kind", list(KINDS.values()), ids=list(KINDS))
 def test_fault_at_every_call_of_a_session_loses_nothing_acknowledged(
-    references, tmp_path, kind
+    tmp_path, scenario, kind
 ):
     """Walk a fault of one kind over every system call of a session (torn tail
-    cut, sets, deletes, updates, async changes, sync, fsync_all, shrink,
-    close): after each, the file holds exactly the bytes it must, reloads
-    with every acknowledged change, passes ``check``, and the store was in
-    the right state (failed only after a failed fsync)."""
-    ref, skip_ref, hook = references
+    or torn header cut, sets, deletes, updates, async changes, sync,
+    fsync_all, shrink, close): after each, the file holds exactly the bytes
+    it must, reloads with every acknowledged change, passes ``check``, and
+    the store was in the right state (failed only after a failed fsync)."""
+    ref, skip_ref, hook = references(scenario, tmp_path)
     points = _walk_points(hook, kind)
     assert len(points) >= (14 if kind == SHORT_ENOSPC else 25)
     failures = []
@@ -483,7 +516,8 @@ def test_fault_at_every_call_of_a_session_loses_nothing_acknowledged(
         run_dir = tmp_path / f"run{n}"
         run_dir.mkdir()
         try:
-            walk_one(run_dir / "w.db", n, kind, step, name, ref, skip_ref)
+            walk_one(SCENARIOS[scenario], run_dir / "w.db", n, kind, step, name,
+                     ref, skip_ref)
         except Exception as exc:  # collected: report every failing point
             failures.append(f"call #{n} {name!r} in {step!r}: {type(exc).__name__}: {exc}")
     assert not failures, f"{len(failures)} of {len(points)} fault points:\n" + "\n".join(
