@@ -132,14 +132,14 @@ def sound_prefix(data: bytes) -> bytes:
     return HEADER + b"".join(line + b"\n" for line in lines)
 
 
-def check_file(path: Path) -> dict[str, object]:
+def check_file(path: Path, value_type: type = str) -> dict[str, object]:
     """The file passes ``persist check`` and reloads exactly as its records
     say; returns the live records (fullkey -> value), orphans included."""
     assert cli_main(["check", str(path)]) == 0
     sound = sound_prefix(read_bytes(path))
     live = live_records(sound) if sound else {}
     with persist.Store(path) as store:  # the lock was released
-        m = store.map("m", str)
+        m = store.map("m", value_type)
         state: dict[str, object] = {f"m:{k}": v for k, v in m.items()}
         for key in live:
             if ":" not in key:
@@ -964,3 +964,159 @@ def _walk_shrink_with_writers(path: Path, n: int, kind: object, step: str,
         assert records == dumped + later
     live = check_file(path)
     assert live == {key: value.decode().strip('"') for _, key, value in dumped + later}
+
+
+@pytest.mark.parametrize("call", ["write", "fsync"])
+def test_error_handler_may_close_the_store(db_path, call):
+    """error_handler may close the store from the background thread: the
+    close finishes (a failed write is retried by its final flush; after a
+    failed fsync nothing more is written), the lock is released."""
+    seen: list[object] = []
+    store: persist.Store
+
+    def handler(exc: BaseException) -> None:
+        seen.append(exc)
+        store.close()
+        seen.append("closed")
+
+    store, m = open_fast(db_path, handler)
+    try:
+        installed(Hook(0, EIO, only=call))
+        m.set_async("a", "1")
+        wait_until(lambda: "closed" in seen, what="close() from error_handler")
+    finally:
+        _core._set_fault_hook(None)
+        store.close()
+    assert len(seen) == 2
+    if call == "write":
+        assert type(seen[0]) is OSError and seen[0].errno == EIO
+    else:
+        assert isinstance(seen[0], persist.StoreFailedError)
+    assert store.closed and fds_of(db_path) == []
+    # written by close's flush after the failed write; written before the
+    # failed fsync
+    assert read_bytes(db_path) == HEADER + b'S m:a\n"1"\n'
+    assert check_file(db_path) == {"m:a": "1"}
+
+
+# --------------------------------------------------------------------------
+# Several faults
+# --------------------------------------------------------------------------
+
+
+def test_disk_full_for_a_while_then_every_queued_change_lands_once(db_path):
+    """While every write(2) fails with ENOSPC, each writing call raises
+    OSError (never StoreFailedError) and a shrink gives up cleanly; once
+    space is back, the next write puts every queued change in the file, in
+    call order, exactly once."""
+    store, m = open_for_walk(db_path)
+    m.set("a", "1")
+    before = read_bytes(db_path)
+    tmp = Path(str(db_path) + ".shrink-tmp")
+    full = Hook(kind=ENOSPC)
+    full.n = -1  # never matches: the verdict comes from full_disk below
+
+    def full_disk(name: str) -> object:
+        full(name)
+        return ENOSPC if name == "write" else None
+
+    _core._set_fault_hook(full_disk)
+    try:
+        attempts = [
+            ("m.set b", lambda: m.set("b", "2")),
+            ("m.set_fsync c", lambda: m.set_fsync("c", "3")),
+            ("m.delete a", lambda: m.delete("a")),
+            ("m.update c", lambda: m.update("c", _append_bang)),
+            ("Store.set k", lambda: store.set("k", 7)),
+            ("m.set_async d + Store.sync", lambda: (m.set_async("d", "4"), store.sync())),
+            ("Store.fsync_all", store.fsync_all),
+            ("Store.shrink", store.shrink),
+        ]
+        for what, call in attempts:
+            exc = expect_raises(OSError, call, what)
+            assert exc.errno == ENOSPC, f"{what}: {exc!r}"
+            assert read_bytes(db_path) == before, f"{what} wrote on a full disk"
+            assert not tmp.exists() and fds_of(tmp) == [], what
+        assert "fsync" not in full.calls  # nothing written: nothing to fsync
+    finally:
+        _core._set_fault_hook(None)
+    assert dict(m.items()) == {"b": "2", "c": "3!", "d": "4"}
+    m.set_fsync("e", "5")
+    expected = before + (
+        b'S m:b\n"2"\nS m:c\n"3"\nD m:a\n\nS m:c\n"3!"\nS k\n7\nS m:d\n"4"\nS m:e\n"5"\n'
+    )
+    assert read_bytes(db_path) == expected
+    store.close()
+    assert read_bytes(db_path) == expected
+    assert check_file(db_path) == {"m:b": "2", "m:c": "3!", "k": 7, "m:d": "4", "m:e": "5"}
+
+
+@pytest.mark.usefixtures("fast_thread_switching")
+def test_no_set_fsync_succeeds_once_its_fsync_failed(db_path):
+    """8 threads doing set_fsync while the 5th fsync fails: every call that
+    returned had its record fsync'd by an earlier, successful fsync; every
+    call that ended later raised StoreFailedError caused by that failure;
+    the reopened file holds every acknowledged record."""
+    threads, per_thread = 8, 30
+    store = persist.Store()
+    store.sync_interval = 0.002
+    m = store.map("m", int)
+    store.open(db_path)
+    sizes: list[int] = []  # the file's size at each fsync (what it makes durable)
+
+    def record_size(step: str, name: str) -> None:
+        if name == "fsync":
+            sizes.append(os.path.getsize(db_path))
+
+    hook = installed(Hook(4, EIO, only="fsync", before=record_size))
+    acked: dict[int, list[str]] = {t: [] for t in range(threads)}
+    refused: dict[int, list[BaseException]] = {t: [] for t in range(threads)}
+
+    def writer(t: int) -> None:
+        for j in range(per_thread):
+            key = f"t{t}-{j}"
+            try:
+                m.set_fsync(key, j)
+            except persist.StoreFailedError as exc:
+                refused[t].append(exc)
+            else:
+                assert not refused[t], f"{key} succeeded after a refusal"
+                acked[t].append(key)
+
+    try:
+        run_threads(*(lambda t=t: writer(t) for t in range(threads)), timeout=60)
+    finally:
+        _core._set_fault_hook(None)
+        store.close()
+    assert hook.fired == 1
+    cause = store_failure = None
+    for excs in refused.values():
+        for exc in excs:
+            cause = exc.__cause__
+            assert isinstance(cause, OSError) and cause.errno == EIO, repr(cause)
+            store_failure = store_failure or cause
+            assert cause is store_failure  # one failure, named by every refusal
+    assert store_failure is not None
+    durable = max(sizes[:4])  # bytes made durable before the failed fsync
+    data = read_bytes(db_path)
+    offsets = {}
+    pos = len(HEADER)
+    for kind, key, value in parse_wal(data):
+        pos += len(f"{kind} {key}\n".encode()) + len(value) + 1
+        assert key not in offsets, f"{key} written twice"
+        offsets[key] = pos  # the end of its record
+    for t, keys in acked.items():
+        for key in keys:
+            assert f"m:{key}" in offsets, f"acknowledged {key} is not in the file"
+            assert offsets[f"m:{key}"] <= durable, (
+                f"set_fsync({key!r}) returned, but its record (ending at byte "
+                f"{offsets[f'm:{key}']}) was only covered by the failed fsync "
+                f"(durable up to byte {durable})"
+            )
+    assert sum(map(len, acked.values())) + sum(map(len, refused.values())) == (
+        threads * per_thread
+    )
+    live = check_file(db_path, int)
+    for t, keys in acked.items():
+        for key in keys:
+            assert live[f"m:{key}"] == int(key.split("-")[1])
