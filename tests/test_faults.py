@@ -604,6 +604,40 @@ def test_fault_while_creating_a_store_leaves_no_descriptor_or_lock(tmp_path, kin
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.parametrize("kind", [EIO, SHORT_ENOSPC], ids=["EIO", "short+ENOSPC"])
+def test_open_after_a_failed_creation_makes_the_directory_entry_durable(tmp_path, kind):
+    """Creating a store makes its directory entry durable (fsync_dir) before
+    the store is used.  When that creation fails at any step, the open that
+    retries it must do the same before a set_fsync returns: otherwise an
+    acknowledged record can vanish with the file's entry at a power loss."""
+    calls = _count_open_of_new_file(tmp_path / "count.db").calls
+    failures = []
+    for n, name in enumerate(calls):
+        if kind == SHORT_ENOSPC and name != "write":
+            continue
+        path = tmp_path / f"new{n}.db"
+        installed(Hook(n, kind))
+        try:
+            with pytest.raises((OSError, persist.StoreFailedError)):
+                persist.Store(path)
+        finally:
+            _core._set_fault_hook(None)
+        retry = installed(Hook())
+        try:
+            store = persist.Store(path)
+            store.map("m", str).set_fsync("a", "1")
+        finally:
+            _core._set_fault_hook(None)
+        store.close()
+        assert read_bytes(path) == HEADER + b'S m:a\n"1"\n'
+        if "fsync_dir" not in retry.calls:
+            failures.append(
+                f"creation failed at call #{n} {name!r}; the retry's calls "
+                f"{retry.calls} never fsync the directory"
+            )
+    assert not failures, "\n".join(failures)
+
+
 # --------------------------------------------------------------------------
 # Close
 # --------------------------------------------------------------------------
