@@ -44,6 +44,7 @@ from persist.cli import main as cli_main
 
 SHORT = "short"
 SHORT_ENOSPC = "short+ENOSPC"  # half the bytes land, then the disk is full
+INTERRUPT = "interrupt"  # Ctrl-C during the call (see Interrupt)
 EINTR = errno.EINTR
 EIO = errno.EIO
 ENOSPC = errno.ENOSPC
@@ -55,10 +56,18 @@ KINDS = {
     "EINTR": EINTR,
     "short": SHORT,
     "short+ENOSPC": SHORT_ENOSPC,
+    "interrupt": INTERRUPT,
 }
 HARMLESS = (EINTR, SHORT)  # the operation succeeds as if nothing happened
 
 GONE = "<deleted>"  # model value of a deleted key
+
+
+class Interrupt(BaseException):  # noqa: N818
+    """Stands for the KeyboardInterrupt that a signal handler raises when a
+    system call is interrupted (EINTR, then PyErr_CheckSignals): the hook
+    raises it before the call.  A BaseException like KeyboardInterrupt, so
+    it takes the same paths, but one that cannot stop pytest itself."""
 
 
 @pytest.fixture(autouse=True)
@@ -113,6 +122,8 @@ class Hook:
             if self.kind == SHORT_ENOSPC:
                 self._enospc_next_write = True
                 return SHORT
+            if self.kind == INTERRUPT:
+                raise Interrupt(name)
             return self.kind
 
 
@@ -298,6 +309,12 @@ def expected_outcome(step: str, name: str, kind: object) -> str:
     """What a fault of ``kind`` at the call ``name`` of ``step`` must do."""
     if kind in HARMLESS:
         return "ok"
+    if kind == INTERRUPT:
+        # the call never happens: a write stays queued, an fsync is still
+        # owed (not the failed state); the interrupt at the shrink's
+        # directory fsync has its own test
+        assert not (step == "Store.shrink" and name == "fsync_dir")
+        return "interrupted"
     if step == "Store.shrink":
         # before the rename the store stays on its file; after it a failed
         # directory fsync fails the store
@@ -305,7 +322,9 @@ def expected_outcome(step: str, name: str, kind: object) -> str:
     return "failed" if name == "fsync" else "oserror"
 
 
-def fault_errno(kind: object) -> int:
+def fault_errno(kind: object) -> int | None:
+    if kind == INTERRUPT:
+        return None
     return ENOSPC if kind == SHORT_ENOSPC else kind  # type: ignore[return-value]
 
 
@@ -341,9 +360,12 @@ def walk_one(scenario: Scenario, path: Path, n: int, kind: object, step: str,
                     assert read_bytes(path) == expect, f"the file after {op.name}"
                 continue
             # the faulted step
-            if outcome == "oserror":
-                exc = expect_raises(OSError, lambda op=op: op.call(store, m), op.name)
-                assert exc.errno == err, exc
+            if outcome in ("oserror", "interrupted"):
+                if outcome == "oserror":
+                    exc = expect_raises(OSError, lambda op=op: op.call(store, m), op.name)
+                    assert exc.errno == err, exc
+                else:
+                    expect_raises(Interrupt, lambda op=op: op.call(store, m), op.name)
                 if op.kind == SHRINK:
                     # the store stays on its file; the temp file is gone
                     assert not tmp.exists(), "a failed shrink left its temp file"
@@ -360,6 +382,9 @@ def walk_one(scenario: Scenario, path: Path, n: int, kind: object, step: str,
                             assert m.get(k, GONE) == value, f"memory of {key}"
                     if kind == SHORT_ENOSPC:
                         expect = None  # half a batch is in the file
+                    elif name == "fsync":  # interrupted before the fsync
+                        expect = current.after[i]
+                        assert read_bytes(path) == expect, "the write before the fsync"
                     else:
                         if name != "ftruncate":  # the torn tail was cut first
                             expect = sound_prefix(expect)
@@ -388,6 +413,18 @@ def walk_one(scenario: Scenario, path: Path, n: int, kind: object, step: str,
                     acked.update(change)
                 pending.clear()
                 expect = current.final
+        elif outcome == "interrupted":
+            expect_raises(Interrupt, store.close, "close")
+            # interrupted while closing: new calls are refused, and the next
+            # close() resumes (writes the rest once, fsyncs, releases)
+            assert not store.closed
+            expect_raises(persist.NotOpenError, lambda: m.set("x", "1"), "while closing")
+            assert store.close() is None
+            assert store.closed
+            for change in pending:
+                acked.update(change)
+            pending.clear()
+            expect = current.final
         else:
             if outcome == "oserror":
                 exc = expect_raises(OSError, store.close, "close")
@@ -486,6 +523,8 @@ def _walk_points(hook: Hook, kind: object) -> list[tuple[int, str, str]]:
     ]
     if kind == SHORT_ENOSPC:  # only a write can be short
         points = [p for p in points if p[2] == "write"]
+    if kind == INTERRUPT:  # test_interrupt_at_the_shrink_directory_fsync
+        points = [p for p in points if p[1:] != ("Store.shrink", "fsync_dir")]
     return points
 
 
@@ -575,14 +614,17 @@ def test_fault_while_creating_a_store_leaves_no_descriptor_or_lock(tmp_path, kin
                     store.close()
                     assert check_file(path) == {"m:a": "1"}
                     continue
-                if name == "fsync":
+                if kind == INTERRUPT:
+                    expect_raises(Interrupt, lambda: store.open(path), "open")
+                elif name == "fsync":
                     exc = expect_raises(persist.StoreFailedError,
                                         lambda: store.open(path), "open")
                     cause = exc.__cause__
                 else:
                     exc = cause = expect_raises(OSError, lambda: store.open(path), "open")
-                assert isinstance(cause, OSError), repr(cause)
-                assert cause.errno == fault_errno(kind), repr(cause)
+                if kind != INTERRUPT:
+                    assert isinstance(cause, OSError), repr(cause)
+                    assert cause.errno == fault_errno(kind), repr(cause)
             finally:
                 _core._set_fault_hook(None)
             assert store.closed
@@ -604,7 +646,9 @@ def test_fault_while_creating_a_store_leaves_no_descriptor_or_lock(tmp_path, kin
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("kind", [EIO, SHORT_ENOSPC], ids=["EIO", "short+ENOSPC"])
+@pytest.mark.parametrize(
+    "kind", [EIO, SHORT_ENOSPC, INTERRUPT], ids=["EIO", "short+ENOSPC", "interrupt"]
+)
 def test_open_after_a_failed_creation_makes_the_directory_entry_durable(tmp_path, kind):
     """Creating a store makes its directory entry durable (fsync_dir) before
     the store is used.  When that creation fails at any step, the open that
@@ -618,7 +662,7 @@ def test_open_after_a_failed_creation_makes_the_directory_entry_durable(tmp_path
         path = tmp_path / f"new{n}.db"
         installed(Hook(n, kind))
         try:
-            with pytest.raises((OSError, persist.StoreFailedError)):
+            with pytest.raises((OSError, persist.StoreFailedError, Interrupt)):
                 persist.Store(path)
         finally:
             _core._set_fault_hook(None)
@@ -919,6 +963,8 @@ def test_fault_at_every_call_of_a_shrink_with_writers(tmp_path, kind):
     for n, (step, name) in enumerate(zip(hook.where, hook.calls, strict=True)):
         if kind == SHORT_ENOSPC and name != "write":
             continue
+        if kind == INTERRUPT and name == "fsync_dir":
+            continue  # test_interrupt_at_the_shrink_directory_fsync
         run_dir = tmp_path / f"run{n}"
         run_dir.mkdir()
         try:
@@ -932,6 +978,7 @@ def _walk_shrink_with_writers(path: Path, n: int, kind: object, step: str,
                               name: str) -> None:
     harmless = kind in HARMLESS
     err = None if harmless else fault_errno(kind)
+    raised = Interrupt if kind == INTERRUPT else OSError
     tmp = Path(str(path) + ".shrink-tmp")
     run = ShrinkWithWriters(path, n, kind)
     store, m = run.store, run.m
@@ -944,16 +991,16 @@ def _walk_shrink_with_writers(path: Path, n: int, kind: object, step: str,
         elif step == "helper":
             store.shrink()
             installed_new_file = True
-            assert isinstance(run.helper_error, OSError), repr(run.helper_error)
-            assert run.helper_error.errno == err
+            assert isinstance(run.helper_error, raised), repr(run.helper_error)
+            assert getattr(run.helper_error, "errno", None) == err
         elif name == "fsync_dir":
             exc = expect_raises(persist.StoreFailedError, store.shrink, "shrink")
             assert isinstance(exc.__cause__, OSError) and exc.__cause__.errno == err
             installed_new_file = failed = True
             check_failed_state(store, m, exc.__cause__, path)
         else:
-            exc = expect_raises(OSError, store.shrink, "shrink")
-            assert exc.errno == err, repr(exc)
+            exc = expect_raises(raised, store.shrink, "shrink")
+            assert getattr(exc, "errno", None) == err, repr(exc)
             assert not tmp.exists(), "a failed shrink left its temp file"
             assert fds_of(tmp) == [], "a failed shrink leaked a descriptor"
             assert len(fds_of(path)) == 1
@@ -963,12 +1010,16 @@ def _walk_shrink_with_writers(path: Path, n: int, kind: object, step: str,
         if failed:
             expect_raises(persist.StoreFailedError, lambda: m.set("after", "5"), "set")
         elif step == "after" and not harmless:
-            exc = expect_raises(OSError, lambda: m.set("after", "5"), "set after")
-            assert exc.errno == err
+            exc = expect_raises(raised, lambda: m.set("after", "5"), "set after")
+            assert getattr(exc, "errno", None) == err
         else:
             m.set("after", "5")
         run.hook.step = CLOSE
-        if step == CLOSE and not harmless:
+        if step == CLOSE and kind == INTERRUPT:
+            expect_raises(Interrupt, store.close, "close")
+            assert not store.closed  # the next close() resumes
+            assert store.close() is None
+        elif step == CLOSE and not harmless:
             exc = expect_raises(persist.StoreFailedError, store.close, "close")
             assert isinstance(exc.__cause__, OSError) and exc.__cause__.errno == err
         else:
@@ -1154,3 +1205,90 @@ def test_no_set_fsync_succeeds_once_its_fsync_failed(db_path):
     for t, keys in acked.items():
         for key in keys:
             assert live[f"m:{key}"] == int(key.split("-")[1])
+
+
+# --------------------------------------------------------------------------
+# Ctrl-C around the shrink's switch to the new file
+# --------------------------------------------------------------------------
+
+
+def _shrunk_store(path: Path) -> tuple[persist.Store, object]:
+    store, m = open_for_walk(path)
+    m.set("a", "1")
+    m.set("a", "2")  # something to shrink away
+    return store, m
+
+
+def test_interrupt_right_after_the_shrink_rename_loses_nothing(db_path):
+    """A Ctrl-C that lands just after the shrink's rename (the new file is
+    at the path): the store must not go on writing to the old, unlinked
+    file.  Every later set_fsync that returns is in the file at the path
+    (or the store refuses it), the file at the path stays locked while the
+    store is open, and a reopen finds every acknowledged value."""
+    store, m = _shrunk_store(db_path)
+    tmp = str(db_path) + ".shrink-tmp"
+
+    def rename_then_interrupt(name: str) -> None:
+        if name == "rename":
+            os.rename(tmp, db_path)  # the rename is done ...
+            raise Interrupt(name)  # ... and the signal handler raises now
+
+    _core._set_fault_hook(rename_then_interrupt)
+    try:
+        expect_raises(Interrupt, store.shrink, "shrink")
+    finally:
+        _core._set_fault_hook(None)
+    acked = {"a": "2"}
+    try:
+        try:
+            m.set_fsync("b", "3")
+        except persist.StoreFailedError:
+            pass  # refusing is safe
+        else:
+            acked["b"] = "3"
+            assert b'S m:b\n"3"\n' in read_bytes(db_path), (
+                "set_fsync returned, but its record is not in the file at the path"
+            )
+        expect_raises(persist.StoreLockedError, lambda: persist.Store(db_path),
+                      "a second open while the store is open")
+    finally:
+        try:
+            store.close()
+        except persist.PersistError:
+            pass
+    assert fds_of(db_path) == [] and not Path(tmp).exists()
+    live = check_file(db_path)
+    for key, value in acked.items():
+        assert live.get(f"m:{key}") == value, f"acknowledged {key}={value!r} lost"
+
+
+def test_interrupt_at_the_shrink_directory_fsync(db_path):
+    """A Ctrl-C at the shrink's directory fsync (after the rename): the
+    rename may not be durable, so either the store fails (StoreFailedError,
+    as for a failed directory fsync), or the directory is fsync'd before the
+    next set_fsync returns; never an acknowledged change in a file whose
+    name may vanish."""
+    store, m = _shrunk_store(db_path)
+    installed(Hook(0, INTERRUPT, only="fsync_dir"))
+    try:
+        expect_raises(Interrupt, store.shrink, "shrink")
+    finally:
+        _core._set_fault_hook(None)
+    counted = installed(Hook())
+    try:
+        m.set_fsync("b", "3")
+    except persist.StoreFailedError:
+        pass  # the failed state: safe
+    else:
+        assert "fsync_dir" in counted.calls, (
+            f"set_fsync returned after the calls {counted.calls}: the shrink's "
+            "rename was never made durable"
+        )
+    finally:
+        _core._set_fault_hook(None)
+        try:
+            store.close()
+        except persist.PersistError:
+            pass
+    assert fds_of(db_path) == []
+    assert check_file(db_path)["m:a"] == "2"
