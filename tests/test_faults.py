@@ -19,6 +19,7 @@ after each:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -63,7 +64,7 @@ HARMLESS = (EINTR, SHORT)  # the operation succeeds as if nothing happened
 GONE = "<deleted>"  # model value of a deleted key
 
 
-class Interrupt(BaseException):  # noqa: N818
+class Interrupt(BaseException):
     """Stands for the KeyboardInterrupt that a signal handler raises when a
     system call is interrupted (EINTR, then PyErr_CheckSignals): the hook
     raises it before the call.  A BaseException like KeyboardInterrupt, so
@@ -89,9 +90,13 @@ class Hook:
     background sync calls it too.
     """
 
-    def __init__(self, n: int | None = None, kind: object = None,
-                 only: str | None = None,
-                 before: Callable[[str, str], object] | None = None) -> None:
+    def __init__(
+        self,
+        n: int | None = None,
+        kind: object = None,
+        only: str | None = None,
+        before: Callable[[str, str], object] | None = None,
+    ) -> None:
         self.n = n
         self.kind = kind
         self.only = only  # count only calls of this name (None: all)
@@ -138,7 +143,7 @@ def sound_prefix(data: bytes) -> bytes:
     if len(data) < len(HEADER) and HEADER.startswith(data):
         return b""
     assert data.startswith(HEADER), data[:40]
-    lines = data[len(HEADER):].split(b"\n")[:-1]
+    lines = data[len(HEADER) :].split(b"\n")[:-1]
     lines = lines[: len(lines) - len(lines) % 2]
     return HEADER + b"".join(line + b"\n" for line in lines)
 
@@ -161,14 +166,17 @@ def check_file(path: Path, value_type: type = str) -> dict[str, object]:
     return live
 
 
-def expect_raises(exc_type: type[BaseException], fn: Callable[[], object],
-                  what: str) -> BaseException:
+def expect_raises(
+    exc_type: type[BaseException], fn: Callable[[], object], what: str
+) -> BaseException:
     try:
         fn()
     except exc_type as exc:
         return exc
     except BaseException as exc:
-        raise AssertionError(f"{what}: raised {exc!r}, not {exc_type.__name__}") from exc
+        raise AssertionError(
+            f"{what}: raised {exc!r}, not {exc_type.__name__}"
+        ) from exc
     raise AssertionError(f"{what}: returned instead of raising {exc_type.__name__}")
 
 
@@ -192,7 +200,9 @@ def check_failed_state(store: persist.Store, m, cause: OSError, path: Path) -> N
         "Store.shrink": store.shrink,
     }
     for what, call in attempts.items():
-        exc = expect_raises(persist.StoreFailedError, call, f"{what} after a failed fsync")
+        exc = expect_raises(
+            persist.StoreFailedError, call, f"{what} after a failed fsync"
+        )
         assert exc.__cause__ is cause, f"{what}: cause {exc.__cause__!r}, not {cause!r}"
         assert str(cause) in str(exc), f"{what}: {exc} does not name {cause}"
         assert dict(m.items()) == items, f"{what} changed memory in the failed state"
@@ -233,10 +243,18 @@ OPS = [
     Op("Store.set k", lambda s, m: s.set("k", 7), {"k": 7}),
     Op("m.set_async d", lambda s, m: m.set_async("d", "4"), {"m:d": "4"}, ASYNC),
     Op("m.sync", lambda s, m: m.sync()),
-    Op("m.update_async e", lambda s, m: m.update_async("e", lambda u: u.set("5")),
-       {"m:e": "5"}, ASYNC),
+    Op(
+        "m.update_async e",
+        lambda s, m: m.update_async("e", lambda u: u.set("5")),
+        {"m:e": "5"},
+        ASYNC,
+    ),
     Op("Store.fsync_all", lambda s, m: s.fsync_all()),
-    Op("m.update_fsync c", lambda s, m: m.update_fsync("c", _append_bang), {"m:c": "3!!"}),
+    Op(
+        "m.update_fsync c",
+        lambda s, m: m.update_fsync("c", _append_bang),
+        {"m:c": "3!!"},
+    ),
     Op("m.delete_fsync b", lambda s, m: m.delete_fsync("b"), {"m:b": GONE}),
     Op("m.set_async f", lambda s, m: m.set_async("f", "6"), {"m:f": "6"}, ASYNC),
     Op("Store.shrink", lambda s, m: s.shrink(), {}, SHRINK),
@@ -261,7 +279,9 @@ SCENARIOS = {
     # a crash while creating the file left part of the header: the first
     # append cuts it and writes the header with its record
     "torn-header": Scenario(
-        HEADER[:6], {}, [Op("m.set z", lambda s, m: m.set("z", "0"), {"m:z": "0"}), *OPS]
+        HEADER[:6],
+        {},
+        [Op("m.set z", lambda s, m: m.set("z", "0"), {"m:z": "0"}), *OPS],
     ),
 }
 
@@ -283,8 +303,9 @@ class Reference:
     final: bytes  # after close
 
 
-def reference_run(scenario: Scenario, path: Path,
-                  skip_shrink: bool = False) -> tuple[Reference, Hook]:
+def reference_run(
+    scenario: Scenario, path: Path, skip_shrink: bool = False
+) -> tuple[Reference, Hook]:
     """The scenario without a fault (optionally with the shrink left out);
     returns the file after each step and the counted system calls."""
     path.write_bytes(scenario.initial)
@@ -328,8 +349,16 @@ def fault_errno(kind: object) -> int | None:
     return ENOSPC if kind == SHORT_ENOSPC else kind  # type: ignore[return-value]
 
 
-def walk_one(scenario: Scenario, path: Path, n: int, kind: object, step: str,
-             name: str, ref: Reference, skip_ref: Reference) -> None:
+def walk_one(
+    scenario: Scenario,
+    path: Path,
+    n: int,
+    kind: object,
+    step: str,
+    name: str,
+    ref: Reference,
+    skip_ref: Reference,
+) -> None:
     """Run the scenario with the n-th system call failing; check everything."""
     outcome = expected_outcome(step, name, kind)
     err = None if outcome == "ok" else fault_errno(kind)
@@ -362,7 +391,9 @@ def walk_one(scenario: Scenario, path: Path, n: int, kind: object, step: str,
             # the faulted step
             if outcome in ("oserror", "interrupted"):
                 if outcome == "oserror":
-                    exc = expect_raises(OSError, lambda op=op: op.call(store, m), op.name)
+                    exc = expect_raises(
+                        OSError, lambda op=op: op.call(store, m), op.name
+                    )
                     assert exc.errno == err, exc
                 else:
                     expect_raises(Interrupt, lambda op=op: op.call(store, m), op.name)
@@ -390,8 +421,9 @@ def walk_one(scenario: Scenario, path: Path, n: int, kind: object, step: str,
                             expect = sound_prefix(expect)
                         assert read_bytes(path) == expect, "a failed write wrote"
             else:
-                exc = expect_raises(persist.StoreFailedError,
-                                    lambda op=op: op.call(store, m), op.name)
+                exc = expect_raises(
+                    persist.StoreFailedError, lambda op=op: op.call(store, m), op.name
+                )
                 cause = exc.__cause__
                 assert isinstance(cause, OSError) and cause.errno == err, repr(cause)
                 # the write before the fsync reached the file; nothing after it
@@ -418,7 +450,9 @@ def walk_one(scenario: Scenario, path: Path, n: int, kind: object, step: str,
             # interrupted while closing: new calls are refused, and the next
             # close() resumes (writes the rest once, fsyncs, releases)
             assert not store.closed
-            expect_raises(persist.NotOpenError, lambda: m.set("x", "1"), "while closing")
+            expect_raises(
+                persist.NotOpenError, lambda: m.set("x", "1"), "while closing"
+            )
             assert store.close() is None
             assert store.closed
             for change in pending:
@@ -444,10 +478,8 @@ def walk_one(scenario: Scenario, path: Path, n: int, kind: object, step: str,
     finally:
         _core._set_fault_hook(None)
         if not store.closed:
-            try:
+            with contextlib.suppress(Exception):
                 store.close()
-            except Exception:
-                pass
     assert hook.fired == 1, f"call #{n} was not reached"
     assert store.closed
     data = read_bytes(path)
@@ -555,12 +587,22 @@ def test_fault_at_every_call_of_a_session_loses_nothing_acknowledged(
         run_dir = tmp_path / f"run{n}"
         run_dir.mkdir()
         try:
-            walk_one(SCENARIOS[scenario], run_dir / "w.db", n, kind, step, name,
-                     ref, skip_ref)
+            walk_one(
+                SCENARIOS[scenario],
+                run_dir / "w.db",
+                n,
+                kind,
+                step,
+                name,
+                ref,
+                skip_ref,
+            )
         except Exception as exc:  # collected: report every failing point
-            failures.append(f"call #{n} {name!r} in {step!r}: {type(exc).__name__}: {exc}")
-    assert not failures, f"{len(failures)} of {len(points)} fault points:\n" + "\n".join(
-        failures
+            failures.append(
+                f"call #{n} {name!r} in {step!r}: {type(exc).__name__}: {exc}"
+            )
+    assert not failures, (
+        f"{len(failures)} of {len(points)} fault points:\n" + "\n".join(failures)
     )
 
 
@@ -589,6 +631,48 @@ def test_counting_pass_open_of_a_new_file(tmp_path):
     assert read_bytes(tmp_path / "new.db") == HEADER
 
 
+def _create_with_fault(path: Path, n: int, name: str, kind: object) -> None:
+    """Open a new file with the n-th call failing; check what it leaves."""
+    store = persist.Store()
+    store.sync_interval = 3600
+    m = store.map("m", str)
+    installed(Hook(n, kind))
+    try:
+        if kind in HARMLESS:
+            store.open(path)
+            assert read_bytes(path) == HEADER
+            m.set("a", "1")
+            store.close()
+            assert check_file(path) == {"m:a": "1"}
+            return
+        if kind == INTERRUPT:
+            expect_raises(Interrupt, lambda: store.open(path), "open")
+        elif name == "fsync":
+            exc = expect_raises(
+                persist.StoreFailedError, lambda: store.open(path), "open"
+            )
+            cause = exc.__cause__
+        else:
+            exc = cause = expect_raises(OSError, lambda: store.open(path), "open")
+        if kind != INTERRUPT:
+            assert isinstance(cause, OSError), repr(cause)
+            assert cause.errno == fault_errno(kind), repr(cause)
+    finally:
+        _core._set_fault_hook(None)
+    assert store.closed
+    assert fds_of(path) == [], "a failed open leaked its descriptor"
+    expect_raises(persist.NotOpenError, lambda: m.set("a", "1"), "map of a failed open")
+    if path.exists():
+        assert check_file(path) == {}
+    with persist.Store(path) as other:  # no lock is held
+        other.map("m", str).set("b", "2")
+    assert read_bytes(path) == HEADER + b'S m:b\n"2"\n'
+    store.open(path)  # the same Store opens once the fault is gone
+    m.set("a", "1")
+    store.close()
+    assert read_bytes(path) == HEADER + b'S m:b\n"2"\nS m:a\n"1"\n'
+
+
 @pytest.mark.parametrize("kind", list(KINDS.values()), ids=list(KINDS))
 def test_fault_while_creating_a_store_leaves_no_descriptor_or_lock(tmp_path, kind):
     """A fault at any step of opening a new file: the open raises the error
@@ -600,45 +684,8 @@ def test_fault_while_creating_a_store_leaves_no_descriptor_or_lock(tmp_path, kin
     for n, name in enumerate(calls):
         if kind == SHORT_ENOSPC and name != "write":
             continue
-        path = tmp_path / f"new{n}.db"
         try:
-            store = persist.Store()
-            store.sync_interval = 3600
-            m = store.map("m", str)
-            installed(Hook(n, kind))
-            try:
-                if kind in HARMLESS:
-                    store.open(path)
-                    assert read_bytes(path) == HEADER
-                    m.set("a", "1")
-                    store.close()
-                    assert check_file(path) == {"m:a": "1"}
-                    continue
-                if kind == INTERRUPT:
-                    expect_raises(Interrupt, lambda: store.open(path), "open")
-                elif name == "fsync":
-                    exc = expect_raises(persist.StoreFailedError,
-                                        lambda: store.open(path), "open")
-                    cause = exc.__cause__
-                else:
-                    exc = cause = expect_raises(OSError, lambda: store.open(path), "open")
-                if kind != INTERRUPT:
-                    assert isinstance(cause, OSError), repr(cause)
-                    assert cause.errno == fault_errno(kind), repr(cause)
-            finally:
-                _core._set_fault_hook(None)
-            assert store.closed
-            assert fds_of(path) == [], "a failed open leaked its descriptor"
-            expect_raises(persist.NotOpenError, lambda: m.set("a", "1"), "map of a failed open")
-            if path.exists():
-                assert check_file(path) == {}
-            with persist.Store(path) as other:  # no lock is held
-                other.map("m", str).set("b", "2")
-            assert read_bytes(path) == HEADER + b'S m:b\n"2"\n'
-            store.open(path)  # the same Store opens once the fault is gone
-            m.set("a", "1")
-            store.close()
-            assert read_bytes(path) == HEADER + b'S m:b\n"2"\nS m:a\n"1"\n'
+            _create_with_fault(tmp_path / f"new{n}.db", n, name, kind)
         except Exception as exc:  # collected: report every failing point
             failures.append(f"call #{n} {name!r}: {type(exc).__name__}: {exc}")
         finally:
@@ -735,7 +782,9 @@ def open_fast(path: Path, handler: Callable[[BaseException], object]):
     return store, m
 
 
-@pytest.mark.parametrize("kind", [EIO, ENOSPC, SHORT_ENOSPC], ids=["EIO", "ENOSPC", "short+ENOSPC"])
+@pytest.mark.parametrize(
+    "kind", [EIO, ENOSPC, SHORT_ENOSPC], ids=["EIO", "ENOSPC", "short+ENOSPC"]
+)
 def test_failed_background_write_is_reported_and_retried_exactly_once(db_path, kind):
     """A failed write(2) of the background flush goes to error_handler (an
     OSError, not the failed state); the next round writes the async change,
@@ -811,13 +860,17 @@ def test_error_handler_that_raises_does_not_stop_the_background_sync(db_path, ca
             installed(Hook(0, EIO, only="write"))
             m.set_async("a", "1")
             expected = HEADER + b'S m:a\n"1"\n'
-            wait_until(lambda: read_bytes(db_path) == expected, what="the retried write")
+            wait_until(
+                lambda: read_bytes(db_path) == expected, what="the retried write"
+            )
             _core._set_fault_hook(None)
             assert len(seen) == 1 and type(seen[0]) is OSError
             assert "error_handler raised" in caplog.text
             m.set_async("b", "2")
             expected += b'S m:b\n"2"\n'
-            wait_until(lambda: read_bytes(db_path) == expected, what="a later async change")
+            wait_until(
+                lambda: read_bytes(db_path) == expected, what="a later async change"
+            )
     finally:
         _core._set_fault_hook(None)
         store.close()
@@ -853,8 +906,12 @@ def test_group_commit_shares_fsyncs_between_writers(db_path):
     records = threads * per_thread
     fsyncs = len(hook.calls)
     ratio = fsyncs / records
-    print(f"group commit: {fsyncs} fsyncs for {records} set_fsync records ({ratio:.3f})")
-    assert ratio < 0.8, f"{fsyncs} fsyncs for {records} records ({ratio:.3f} per record)"
+    print(
+        f"group commit: {fsyncs} fsyncs for {records} set_fsync records ({ratio:.3f})"
+    )
+    assert ratio < 0.8, (
+        f"{fsyncs} fsyncs for {records} records ({ratio:.3f} per record)"
+    )
     wal = parse_wal(read_bytes(path))
     assert sorted(wal) == sorted(
         ("S", f"m:t{t}-{j}", str(t * 1000 + j).encode())
@@ -970,12 +1027,15 @@ def test_fault_at_every_call_of_a_shrink_with_writers(tmp_path, kind):
         try:
             _walk_shrink_with_writers(run_dir / "w.db", n, kind, step, name)
         except Exception as exc:  # collected: report every failing point
-            failures.append(f"call #{n} {name!r} in {step!r}: {type(exc).__name__}: {exc}")
+            failures.append(
+                f"call #{n} {name!r} in {step!r}: {type(exc).__name__}: {exc}"
+            )
     assert not failures, "\n".join(failures)
 
 
-def _walk_shrink_with_writers(path: Path, n: int, kind: object, step: str,
-                              name: str) -> None:
+def _walk_shrink_with_writers(
+    path: Path, n: int, kind: object, step: str, name: str
+) -> None:
     harmless = kind in HARMLESS
     err = None if harmless else fault_errno(kind)
     raised = Interrupt if kind == INTERRUPT else OSError
@@ -1027,10 +1087,8 @@ def _walk_shrink_with_writers(path: Path, n: int, kind: object, step: str,
     finally:
         _core._set_fault_hook(None)
         if not store.closed:
-            try:
+            with contextlib.suppress(Exception):
                 store.close()
-            except Exception:
-                pass
     assert run.hook.fired == 1, f"call #{n} was not reached"
     assert not tmp.exists() and fds_of(tmp) == [] and fds_of(path) == []
     # exactly the records of every change made, each once, in call order
@@ -1113,7 +1171,10 @@ def test_disk_full_for_a_while_then_every_queued_change_lands_once(db_path):
             ("m.delete a", lambda: m.delete("a")),
             ("m.update c", lambda: m.update("c", _append_bang)),
             ("Store.set k", lambda: store.set("k", 7)),
-            ("m.set_async d + Store.sync", lambda: (m.set_async("d", "4"), store.sync())),
+            (
+                "m.set_async d + Store.sync",
+                lambda: (m.set_async("d", "4"), store.sync()),
+            ),
             ("Store.fsync_all", store.fsync_all),
             ("Store.shrink", store.shrink),
         ]
@@ -1128,12 +1189,19 @@ def test_disk_full_for_a_while_then_every_queued_change_lands_once(db_path):
     assert dict(m.items()) == {"b": "2", "c": "3!", "d": "4"}
     m.set_fsync("e", "5")
     expected = before + (
-        b'S m:b\n"2"\nS m:c\n"3"\nD m:a\n\nS m:c\n"3!"\nS k\n7\nS m:d\n"4"\nS m:e\n"5"\n'
+        b'S m:b\n"2"\nS m:c\n"3"\nD m:a\n\nS m:c\n"3!"\n'
+        b'S k\n7\nS m:d\n"4"\nS m:e\n"5"\n'
     )
     assert read_bytes(db_path) == expected
     store.close()
     assert read_bytes(db_path) == expected
-    assert check_file(db_path) == {"m:b": "2", "m:c": "3!", "k": 7, "m:d": "4", "m:e": "5"}
+    assert check_file(db_path) == {
+        "m:b": "2",
+        "m:c": "3!",
+        "k": 7,
+        "m:d": "4",
+        "m:e": "5",
+    }
 
 
 @pytest.mark.usefixtures("fast_thread_switching")
@@ -1190,7 +1258,7 @@ def test_no_set_fsync_succeeds_once_its_fsync_failed(db_path):
         pos += len(f"{kind} {key}\n".encode()) + len(value) + 1
         assert key not in offsets, f"{key} written twice"
         offsets[key] = pos  # the end of its record
-    for t, keys in acked.items():
+    for keys in acked.values():
         for key in keys:
             assert f"m:{key}" in offsets, f"acknowledged {key} is not in the file"
             assert offsets[f"m:{key}"] <= durable, (
@@ -1202,7 +1270,7 @@ def test_no_set_fsync_succeeds_once_its_fsync_failed(db_path):
         threads * per_thread
     )
     live = check_file(db_path, int)
-    for t, keys in acked.items():
+    for keys in acked.values():
         for key in keys:
             assert live[f"m:{key}"] == int(key.split("-")[1])
 
@@ -1249,13 +1317,14 @@ def test_interrupt_right_after_the_shrink_rename_loses_nothing(db_path):
             assert b'S m:b\n"3"\n' in read_bytes(db_path), (
                 "set_fsync returned, but its record is not in the file at the path"
             )
-        expect_raises(persist.StoreLockedError, lambda: persist.Store(db_path),
-                      "a second open while the store is open")
+        expect_raises(
+            persist.StoreLockedError,
+            lambda: persist.Store(db_path),
+            "a second open while the store is open",
+        )
     finally:
-        try:
+        with contextlib.suppress(persist.PersistError):
             store.close()
-        except persist.PersistError:
-            pass
     assert fds_of(db_path) == [] and not Path(tmp).exists()
     live = check_file(db_path)
     for key, value in acked.items():
@@ -1286,9 +1355,7 @@ def test_interrupt_at_the_shrink_directory_fsync(db_path):
         )
     finally:
         _core._set_fault_hook(None)
-        try:
+        with contextlib.suppress(persist.PersistError):
             store.close()
-        except persist.PersistError:
-            pass
     assert fds_of(db_path) == []
     assert check_file(db_path)["m:a"] == "2"
