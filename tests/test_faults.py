@@ -3,8 +3,8 @@
 ``persist._core._set_fault_hook(hook)`` calls ``hook(name)`` before every
 system call that changes a store's files.  A counting pass records the calls
 of a scenario; the walks then make each one of them fail in turn (EIO,
-ENOSPC, EINTR, a short write, a short write followed by ENOSPC) and check,
-after each:
+ENOSPC, EINTR, a short write, a short write followed by ENOSPC, a Ctrl-C)
+and check, after each:
 
 * nothing acknowledged is lost (a dict model of acknowledged changes against
   the reopened file) and the file holds exactly the bytes it must (compared
@@ -15,6 +15,10 @@ after each:
   go on, close releases); a failed write(2) is an OSError and the change is
   written exactly once by the next try; EINTR and short writes change
   nothing; a failed shrink leaves the store on its file.
+
+The walks run with the background sync out of the way (deterministic
+calls); the background sync's own faults, group commit and faults under
+concurrent writers have their own tests at the end.
 """
 
 from __future__ import annotations
@@ -1273,6 +1277,82 @@ def test_no_set_fsync_succeeds_once_its_fsync_failed(db_path):
     for keys in acked.values():
         for key in keys:
             assert live[f"m:{key}"] == int(key.split("-")[1])
+
+
+@pytest.mark.usefixtures("fast_thread_switching")
+@pytest.mark.parametrize("partial", [False, True], ids=["ENOSPC", "short+ENOSPC"])
+def test_failed_writes_under_concurrency_write_every_record_once(db_path, partial):
+    """8 threads writing (set, set_async, delete) while every 5th write(2)
+    fails (after writing half its bytes, with partial): each call returns or
+    raises OSError, never StoreFailedError; after close every change is in
+    the file exactly once, in an order that replays to memory's state."""
+    threads, per_thread = 8, 30
+    store = persist.Store()
+    store.sync_interval = 0.002
+    m = store.map("m", int)
+    errors: list[BaseException] = []
+    store.error_handler = errors.append
+    store.open(db_path)
+    lock = threading.Lock()
+    state = {"writes": 0, "fail_next": False, "faults": 0}
+
+    def every_fifth_write(name: str) -> object:
+        if name != "write":
+            return None
+        with lock:
+            if state["fail_next"]:
+                state["fail_next"] = False
+                return ENOSPC
+            state["writes"] += 1
+            if state["writes"] % 5:
+                return None
+            state["faults"] += 1
+            if partial:
+                state["fail_next"] = True
+                return SHORT
+            return ENOSPC
+
+    raised: list[BaseException] = []
+
+    def writer(t: int) -> None:
+        for j in range(per_thread):
+            key = f"t{t}-{j}"
+            try:
+                if j % 3 == 0:
+                    m.set_async(key, j)
+                else:
+                    m.set(key, j)
+            except OSError as exc:  # queued all the same
+                raised.append(exc)
+            if j % 5 == 4:
+                try:
+                    assert m.delete(f"t{t}-{j - 1}") is True
+                except OSError as exc:
+                    raised.append(exc)
+
+    _core._set_fault_hook(every_fifth_write)
+    try:
+        run_threads(*(lambda t=t: writer(t) for t in range(threads)), timeout=60)
+    finally:
+        _core._set_fault_hook(None)
+    memory = dict(m.items())
+    store.close()
+    assert state["faults"] >= 5
+    for exc in [*raised, *errors]:
+        assert type(exc) is OSError and exc.errno == ENOSPC, repr(exc)
+    records = parse_wal(read_bytes(db_path))
+    seen = set()
+    for kind, key, _ in records:
+        assert (kind, key) not in seen, f"{kind} {key} written twice"
+        seen.add((kind, key))
+    expected = set()
+    for t in range(threads):
+        for j in range(per_thread):
+            expected.add(("S", f"m:t{t}-{j}"))
+            if j % 5 == 4:
+                expected.add(("D", f"m:t{t}-{j - 1}"))
+    assert seen == expected
+    assert check_file(db_path, int) == {f"m:{k}": v for k, v in memory.items()}
 
 
 # --------------------------------------------------------------------------
