@@ -1355,6 +1355,47 @@ def test_failed_writes_under_concurrency_write_every_record_once(db_path, partia
     assert check_file(db_path, int) == {f"m:{k}": v for k, v in memory.items()}
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file away")
+@pytest.mark.parametrize(
+    "kind",
+    [errno.EPERM, EIO, EINTR, INTERRUPT],
+    ids=["EPERM", "EIO", "EINTR", "interrupt"],
+)
+def test_fault_giving_the_shrink_temp_file_its_owner(db_path, kind):
+    """A store file owned by another user: the shrink gives its temp file
+    that owner (fchown).  When that fails the shrink raises (EPERM says to
+    shrink as that user), removes the temp file and leaves the store on its
+    file; EINTR is retried and the shrink succeeds."""
+    store, m = open_for_walk(db_path)
+    m.set("a", "1")
+    m.set("a", "2")
+    os.chown(db_path, 1234, 1234)
+    tmp = Path(str(db_path) + ".shrink-tmp")
+    hook = installed(Hook(0, kind, only="fchown"))
+    try:
+        if kind == EINTR:
+            store.shrink()
+        elif kind == INTERRUPT:
+            expect_raises(Interrupt, store.shrink, "shrink")
+        else:
+            exc = expect_raises(OSError, store.shrink, "shrink")
+            assert exc.errno == kind
+            if kind == errno.EPERM:
+                assert isinstance(exc, PermissionError) and "uid 1234" in str(exc)
+    finally:
+        _core._set_fault_hook(None)
+    assert hook.fired == 1
+    assert not tmp.exists() and fds_of(tmp) == []
+    m.set("b", "3")
+    store.close()
+    body = b'S m:a\n"2"\nS m:b\n"3"\n'
+    if kind != EINTR:
+        body = b'S m:a\n"1"\n' + body
+    assert read_bytes(db_path) == HEADER + body
+    assert os.stat(db_path).st_uid == 1234
+    assert check_file(db_path) == {"m:a": "2", "m:b": "3"}
+
+
 # --------------------------------------------------------------------------
 # Ctrl-C around the shrink's switch to the new file
 # --------------------------------------------------------------------------
