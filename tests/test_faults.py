@@ -212,6 +212,7 @@ def check_failed_state(store: persist.Store, m, cause: OSError, path: Path) -> N
         assert dict(m.items()) == items, f"{what} changed memory in the failed state"
         assert read_bytes(path) == before, f"{what} wrote after the failed fsync"
         assert not tmp.exists() and fds_of(tmp) == [], what
+    expect_raises(persist.KeyNotFoundError, lambda: store.get("k2", int), "Store.get")
     # reads go on
     assert m.get("z") == items["z"]
     assert len(m) == len(items)
