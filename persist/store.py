@@ -213,7 +213,6 @@ class Store:
                 writer = _core.WalWriter(fd, path, valid_end, size, records)
                 if size == 0:  # a new file: header, fsync, and its directory entry
                     writer.write_header()
-                    _core.sys_fsync_dir(path)
             except BaseException:
                 os.close(fd)
                 for m in self._all_maps():
