@@ -315,7 +315,7 @@ cdef class WalWriter:
         self.lock()
         self.leading = False
         pthread_cond_broadcast(&self.changed)
-        pthread_mutex_unlock(&self.mu)
+        self.unlock()
 
     cdef int write_queued(self, bint want_fsync) except -1:
         """As the leader (mu not held): write a batch left by a failed write,
@@ -365,11 +365,6 @@ cdef class WalWriter:
                     fsync_fd(self.fd, self.path)
                 except OSError as exc:
                     self.fail(exc)
-                    self.lock()
-                    try:
-                        self.check_accepting()
-                    finally:
-                        self.unlock()
             self.sync_dir_if_pending()
             self.lock()
             self.synced_end = target
@@ -387,12 +382,16 @@ cdef class WalWriter:
         return 0
 
     cdef int fail(self, object exc) except -1:
-        """Enter the failed state (an fsync failed); wake every waiter."""
+        """Enter the failed state (an fsync failed), wake every waiter and
+        raise StoreFailedError from the first failure."""
         self.lock()
-        if self.failure is None:
-            self.failure = exc
-        pthread_cond_broadcast(&self.changed)
-        self.unlock()
+        try:
+            if self.failure is None:
+                self.failure = exc
+            pthread_cond_broadcast(&self.changed)
+            self.check_accepting()
+        finally:
+            self.unlock()
         return 0
 
     # -- Python-facing ------------------------------------------------------
@@ -549,11 +548,6 @@ cdef class WalWriter:
             sys_fsync_dir(self.path)
         except OSError as exc:
             self.fail(exc)
-            self.lock()
-            try:
-                self.check_accepting()
-            finally:
-                self.unlock()
         self.dir_pending = False
         return 0
 
