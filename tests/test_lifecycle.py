@@ -64,6 +64,8 @@ def _describe(rc: object, stdout: str, stderr: str) -> str:
     what = {-11: " (SIGSEGV: the interpreter crashed)", -6: " (SIGABRT)",
             1: " (faulthandler timeout: the child hung; stacks below)",
             2: " (an invariant broke)", 3: " (a bounded wait ran out: hang)"}
+    if rc == 1 and "Timeout (" not in stderr:
+        what[1] = " (an error; see stderr)"
     return (
         f"child exit code {rc}{what.get(rc, '')}\n"
         f"--- stdout ---\n{stdout[-4000:]}\n--- stderr ---\n{stderr[-12000:]}"
@@ -302,33 +304,50 @@ report(rounds=rounds, **done)
 
 def test_close_of_open_single_map_never_hangs(tmp_path):
     """300 open_single_map (auto-shrink on by default) / write / close
-    cycles on one file, background sync at 2 ms: none hangs, and the file
-    holds every cycle's writes."""
+    cycles on one file (background sync at 2 ms in odd cycles, the default
+    in even ones; a thread making async changes until close stops it): no
+    close hangs and each cycle's writes are in the file. A last store is
+    left open for the exit hook, which must close it (and flush it) too."""
     stats = run_child(
         """
 import os, sys, time
 import persist
-from childlib import SlowValue, report, fail, replay
+from childlib import SlowValue, report, fail, replay, start, join_all
 path = sys.argv[1] + "/single.db"
 worst = 0.0
 for i in range(300):
     m = persist.open_single_map(path, SlowValue)
-    m.store.sync_interval = 0.002
+    if i % 2:
+        m.store.sync_interval = 0.002
+    def racer(m=m, i=i):
+        j = 0
+        while True:
+            try:
+                m.set_async(f"r{j % 5}", SlowValue(i))
+            except persist.NotOpenError:
+                return
+            j += 1
+    w = start(racer, "racer")
     m.set_async("a", SlowValue(i))
     m.set("b", SlowValue(i))
-    if m.get("a") != SlowValue(i):
-        fail(f"cycle {i}: a reads {m.get('a')!r}")
     t = time.monotonic()
     m.store.close()
     worst = max(worst, time.monotonic() - t)
-state = replay(path)
-if state.get(":a") != 299 or state.get(":b") != 299:
-    fail(f"file ends with a={state.get(':a')!r} b={state.get(':b')!r}, want 299")
+    join_all([w], 10.0, "async writer after close()")
+    if w.error is not None:
+        fail(f"cycle {i}: set_async racing close raised {w.error!r}")
+    state = replay(path)
+    if state.get(":a") != i or state.get(":b") != i:
+        fail(f"cycle {i}: file has a={state.get(':a')!r} b={state.get(':b')!r}")
+m = persist.open_single_map(path, SlowValue)
+m.set_async("a", SlowValue("exit"))
 report(cycles=300, worst_close=worst)
+# the exit hook closes m's store
 """,
         tmp_path,
     )
     assert stats["cycles"] == 300
+    assert live_records(read_bytes(tmp_path / "single.db"))[":a"] == {"v": "exit"}
 
 
 def test_close_while_auto_shrink_always_due_never_hangs(tmp_path):
@@ -399,13 +418,22 @@ import sys, time, threading
 import persist
 from childlib import SlowValue as V, fast_store, records, report, fail, start, join_all, reopen_items
 path = sys.argv[1] + "/order.db"
-store, (m, m2) = fast_store(path, "m", "n", sync_interval=0.001)
+store, (f, m, m2) = fast_store(path, "f", "m", "n", sync_interval=0.001)
 stop = threading.Event()
 def noise():
     j = 0
     while not stop.is_set():
         m.set_async(f"noise{{j % 50}}", V(j)); m2.set_async(f"noise{{j % 50}}", V(j)); j += 1
-nz = start(noise, "noise")
+def hold_f(u):
+    # holds a shard of f (drained first) with an async change pending in it:
+    # a drain that started before our set_async stalls here
+    f.set_async("x", V(0))
+    time.sleep(0.0005)
+    u.cancel()
+def noise_f():
+    while not stop.is_set():
+        f.update("x", hold_f)
+nz = [start(noise, "noise"), start(noise_f, "noise_f")]
 t0 = time.monotonic()
 i = 0
 while i < 1000 or (time.monotonic() - t0 < 3.0 and i < 5000):
@@ -417,7 +445,7 @@ while i < 1000 or (time.monotonic() - t0 < 3.0 and i < 5000):
     i += 1
 n = i
 stop.set()
-join_all([nz], 10.0, "noise thread")
+join_all(nz, 10.0, "noise threads")
 store.close()
 recs = records(path)
 first, second = {first!r}, {second!r}
@@ -458,21 +486,26 @@ report(rounds=n)
 # 5. update functions that call back into the store
 # ==========================================================================
 
+# Every fn first makes an async change of its own key: its shard (held by the
+# fn) then has a pending change, which any drain (sync, fsync_all, a
+# synchronous write elsewhere, the background sync) must get past.
+OWN = "m.set_async(key, V(-v)); "
+
 UPDATE_FN_BODIES = {
-    "map_sync": "m.set_async(f'{key}-side', V(v)); m.sync()",
-    "fsync_all": "m.set_async(f'{key}-side', V(v)); store.fsync_all()",
-    "shrink": "m.set_async(f'{key}-side', V(v)); shrink_outcome(store)",
-    "other_keys_same_map": (
+    "map_sync": OWN + "m.set_async(f'{key}-side', V(v)); m.sync()",
+    "fsync_all": OWN + "m.set_async(f'{key}-side', V(v)); store.fsync_all()",
+    "shrink": OWN + "m.set_async(f'{key}-side', V(v)); shrink_outcome(store)",
+    "other_keys_same_map": OWN + (
         "m.set(f'{key}-side', V(v)); m.set_async(f'{key}-a', V(v)); "
         "m.set_fsync(f'{key}-f', V(v)); m.delete(f'{key}-gone'); "
         "m.update(f'{key}-u', lambda u2: u2.set(V(v)))"
     ),
-    "other_map": (
+    "other_map": OWN + (
         "m2.set(f'{key}-side', V(v)); m2.set_async(f'{key}-a', V(v)); "
         "m2.set_fsync(f'{key}-f', V(v)); m2.update(f'{key}-u', lambda u2: u2.set(V(v))); "
         "store.set(f'o{key}', V(v))"
     ),
-    "thread_writing_other_map": "in_thread(lambda: (m2.set(f'{key}-side', V(v)), "
+    "thread_writing_other_map": OWN + "in_thread(lambda: (m2.set(f'{key}-side', V(v)), "
     "m2.set_fsync(f'{key}-f', V(v)), m2.set_async(f'{key}-a', V(v)), "
     "m2.update(f'{key}-u', lambda u2: u2.set(V(v)))))",
 }
@@ -504,6 +537,7 @@ from childlib import SlowValue as V, fast_store, replay, report, fail, start, jo
 path = sys.argv[1] + "/upd.db"
 store, (m, m2) = fast_store(path, "m", "n", shrink=True)
 shrinks = {{"ok": 0, "inprogress": 0}}
+deadlocks = [0]
 
 def shrink_outcome(store):
     try:
@@ -529,7 +563,18 @@ def worker(t):
         def fn(u):
             {body}
             u.set(V(v))
-        res = m.update(key, fn)
+        while True:
+            t1 = time.monotonic()
+            try:
+                res = m.update(key, fn)
+                break
+            except persist.DeadlockError as exc:
+                # only where two fns may really wait on each other: a write
+                # to another key of the same map (that key, or its lock
+                # shard, may be held by the other fn); at once, then retried
+                if {what!r} != "other_keys_same_map" or time.monotonic() - t1 > 1.0:
+                    fail(f"update raised {{exc!r}} after {{time.monotonic() - t1:.2f}}s")
+                deadlocks[0] += 1
         if res != (V(v), True):
             fail(f"update returned {{res!r}}")
         done[key] = v
@@ -551,7 +596,7 @@ for w in ws:
         for full in ["m:" + key] + [f.format(key=key) for f in {writes!r}]:
             if state.get(full) != v:
                 fail(f"{{full}} is {{state.get(full)!r}} in the file, want {{v}}")
-report(updates=total, **shrinks)
+report(updates=total, deadlock_errors=deadlocks[0], **shrinks)
 """,
         tmp_path,
     )
@@ -745,16 +790,15 @@ def test_fork_child_cannot_use_store_and_holds_no_descriptor(tmp_path):
     same path in-process, closes again, and another process opens the file."""
     stats = run_child(
         """
-import json, os, select, subprocess, sys, time, threading
+import json, os, select, signal, subprocess, sys, time, threading
 import persist
 from childlib import SlowValue as V, fast_store, fds_on, replay, report, fail, start, join_all
 d = sys.argv[1]
 
 def in_grandchild(store, m, path, ready_w, go_r):
-    import faulthandler, signal
-    signal.alarm(20)  # never outlive the test, whatever happens
-    faulthandler.cancel_dump_traceback_later()
-    faulthandler.dump_traceback_later(6.0, exit=True)  # a hang here: stacks, exit
+    # (faulthandler's timer does not survive fork: the parent watches us
+    # instead, and SIGALRM ends us if everything else fails)
+    signal.alarm(20)
     problems = []
     leaked = fds_on(path)
     if leaked:
@@ -791,10 +835,11 @@ def in_grandchild(store, m, path, ready_w, go_r):
         problems.append(f"descriptors on the file after close(): {fds_on(path)}")
     os.write(ready_w, json.dumps(problems).encode())
     os.close(ready_w)
-    faulthandler.cancel_dump_traceback_later()
     select.select([go_r], [], [], 10.0)   # live until the parent is done
     os._exit(0)
 
+import faulthandler, signal
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # inherited by the fork
 rounds = 0
 for r in range(5):
     path = f"{d}/f{r}.db"
@@ -818,6 +863,12 @@ for r in range(5):
     os.close(ready_w); os.close(go_r)
     data = b""
     while True:
+        if not select.select([ready_r], [], [], 8.0)[0]:
+            os.kill(pid, signal.SIGUSR1)  # faulthandler: the forked child's stack
+            time.sleep(0.5)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            fail(f"round {r}: the forked child did not report within 8 s (its stack above)")
         chunk = os.read(ready_r, 65536)
         if not chunk:
             break
@@ -833,33 +884,35 @@ for r in range(5):
         if w.error is not None:
             fail(f"parent writer raised {w.error!r}")
     final = {f"k{t}": w.result - 1 for t, w in enumerate(ws)}
+    errs = [f"in the forked child: {p}" for p in problems]
     store.close()
     try:
         store2, (m2,) = fast_store(path, "m")
     except persist.StoreLockedError as exc:
-        fail(f"round {r}: reopen in the parent while the forked child lives: {exc!r}")
-    got = {k: m2.get(k) for k in final}
-    m2.set("after", V(r))
-    store2.close()
-    for k, n in final.items():
-        if got[k] != V(n):
-            fail(f"round {r}: {k} reads {got[k]!r} after reopen, want {n}")
+        errs.append(f"reopen in the parent while the forked child lives: {exc!r}")
+    else:
+        got = {k: m2.get(k) for k in final}
+        m2.set("after", V(r))
+        store2.close()
+        for k, n in final.items():
+            if got[k] != V(n):
+                errs.append(f"{k} reads {got[k]!r} after reopen, want {n}")
+        if replay(path).get("m:after") != r:
+            errs.append("the write after reopen is not in the file")
     other = subprocess.run(
         [sys.executable, "-P", "-c",
          "import sys, persist; s = persist.Store(sys.argv[1]); s.close(); print('opened')", path],
         capture_output=True, text=True, timeout=30)
     if other.returncode != 0 or "opened" not in other.stdout:
-        fail(f"round {r}: another process could not open the file while the forked child "
-             f"lives: {other.stderr[-2000:]}")
+        errs.append("another process could not open the file while the forked child "
+                    f"lives: {other.stderr.strip().splitlines()[-1:]}")
     alive = os.waitpid(pid, os.WNOHANG) == (0, 0)
     os.close(go_w)
     os.waitpid(pid, 0)
     if not alive:
         fail(f"round {r}: the forked child was gone before the checks (test broken)")
-    if problems:
-        fail(f"round {r}: in the forked child: " + "; ".join(problems))
-    if replay(path).get("m:after") != r:
-        fail(f"round {r}: the write after reopen is not in the file")
+    if errs:
+        fail(f"round {r}:\\n  " + "\\n  ".join(errs))
     rounds += 1
 report(rounds=rounds)
 """,
