@@ -393,14 +393,14 @@ report(cycles=300, worst_close=worst)
 
 ORDER_VARIANTS = {
     # name: (what the loop does, (first key, second key) in the file)
-    "map_set": ("m.set_async(f'a{i}', V(i)); m.set(f'b{i}', V(i))", "m:a{i}", "m:b{i}"),
-    "map_set_fsync": ("m.set_async(f'a{i}', V(i)); m.set_fsync(f'b{i}', V(i))", "m:a{i}", "m:b{i}"),
-    "map_delete": ("m.set_async(f'a{i}', V(i)); m.delete('gone')", "m:a{i}", "m:gone@{i}"),
-    "map_update": ("m.set_async(f'a{i}', V(i)); m.update(f'b{i}', lambda u: u.set(V(i)))", "m:a{i}", "m:b{i}"),
-    "store_set": ("m.set_async(f'a{i}', V(i)); store.set(f'x{i}', V(i))", "m:a{i}", "x{i}"),
-    "store_delete": ("m.set_async(f'a{i}', V(i)); store.delete('gone')", "m:a{i}", "gone@{i}"),
-    "two_maps": ("m.set_async(f'a{i}', V(i)); m2.set(f'b{i}', V(i))", "m:a{i}", "n:b{i}"),
-    "same_key": ("m.set_async(f's{i}', V(-1)); m.set(f's{i}', V(i))", None, None),
+    "map_set": ("m.set_async(f'a{i}', V(i)); gap(i); m.set(f'b{i}', V(i))", "m:a{i}", "m:b{i}"),
+    "map_set_fsync": ("m.set_async(f'a{i}', V(i)); gap(i); m.set_fsync(f'b{i}', V(i))", "m:a{i}", "m:b{i}"),
+    "map_delete": ("m.set_async(f'a{i}', V(i)); gap(i); m.delete('gone')", "m:a{i}", "m:gone@{i}"),
+    "map_update": ("m.set_async(f'a{i}', V(i)); gap(i); m.update(f'b{i}', lambda u: u.set(V(i)))", "m:a{i}", "m:b{i}"),
+    "store_set": ("m.set_async(f'a{i}', V(i)); gap(i); store.set(f'x{i}', V(i))", "m:a{i}", "x{i}"),
+    "store_delete": ("m.set_async(f'a{i}', V(i)); gap(i); store.delete('gone')", "m:a{i}", "gone@{i}"),
+    "two_maps": ("m.set_async(f'a{i}', V(i)); gap(i); m2.set(f'b{i}', V(i))", "m:a{i}", "n:b{i}"),
+    "same_key": ("m.set_async(f's{i}', V(-1)); gap(i); m.set(f's{i}', V(i))", None, None),
 }
 
 
@@ -434,6 +434,10 @@ def noise_f():
     while not stop.is_set():
         f.update("x", hold_f)
 nz = [start(noise, "noise"), start(noise_f, "noise_f")]
+def gap(i):
+    # every other round, let the background sync start a drain in between
+    if i % 2:
+        time.sleep(0.0005)
 t0 = time.monotonic()
 i = 0
 while i < 1000 or (time.monotonic() - t0 < 3.0 and i < 5000):
