@@ -1247,8 +1247,9 @@ report(worst=worst)
 
 
 def test_sigint_during_close_then_close_again_completes(tmp_path):
-    """close() is called while an update fn (another thread) holds a key and
-    async changes are pending; SIGINT arrives 0.2 s later. KeyboardInterrupt
+    """close() is called while an update fn (another thread) holds a key it
+    made an async change of, and other async changes are pending; SIGINT
+    arrives 0.2 s later. KeyboardInterrupt
     reaches the main thread within 1 s (in close() or just after it); once the
     update fn is released, close() again completes, the store is closed, the
     lock is released (a reopen in-process works), the pending async changes
@@ -1267,6 +1268,7 @@ for r in range(5):
         m.set_async(f"a{i}", V(r))
     held, release = threading.Event(), threading.Event()
     def fn(u, r=r):
+        m.set_async("k", V(-r))  # a pending change in the held shard: close's flush must wait
         held.set()
         release.wait(10.0)
         u.set(V(r))
