@@ -155,7 +155,12 @@ def fds_on(path: str) -> list[str]:
 @contextlib.contextmanager
 def writes_fail(path: str) -> Iterator[None]:
     """Make every write(2) to ``path`` fail with EBADF (as conftest.writes_fail):
-    each descriptor on it is swapped for a read-only one, then restored."""
+    each descriptor on it is swapped for a read-only one, then restored.
+
+    Unlike conftest.writes_fail, a descriptor the store closed meanwhile (a
+    close() while writes fail) is not brought back to life: only descriptors
+    that still hold the read-only swap are restored; the saved copy of a
+    closed one is just closed (releasing its lock)."""
     target = os.path.realpath(path)
     fds = []
     for name in os.listdir("/proc/self/fd"):
@@ -165,15 +170,33 @@ def writes_fail(path: str) -> Iterator[None]:
     assert fds, f"no descriptor open on {path}"
     saved = {fd: os.dup(fd) for fd in fds}
     readonly = os.open(path, os.O_RDONLY)
+    ro = os.fstat(readonly)
     try:
         for fd in fds:
             os.dup2(readonly, fd)
         yield
     finally:
         for fd, copy in saved.items():
-            os.dup2(copy, fd)
+            if _still_swapped(fd, ro):
+                os.dup2(copy, fd)
             os.close(copy)
         os.close(readonly)
+
+
+def _still_swapped(fd: int, ro: os.stat_result) -> bool:
+    """fd still refers to the read-only swap (not closed, not reused)."""
+    import fcntl
+
+    try:
+        st = os.fstat(fd)
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    except OSError:
+        return False
+    return (
+        (st.st_dev, st.st_ino) == (ro.st_dev, ro.st_ino)
+        and flags & os.O_ACCMODE == os.O_RDONLY
+        and not flags & os.O_APPEND
+    )
 
 
 # --------------------------------------------------------------------------
