@@ -39,6 +39,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,9 @@ def run_child(body: str, tmp_path: Path, timeout: float = CHILD_TIMEOUT) -> dict
     assert lines, "child exited 0 without its report\n" + _describe(
         proc.returncode, proc.stdout, proc.stderr
     )
-    return json.loads(lines[-1][len("CHILD-OK "):])
+    stats = json.loads(lines[-1][len("CHILD-OK "):])
+    print("child stats:", stats)  # shown with -s / -rA
+    return stats
 
 
 # ==========================================================================
@@ -1413,3 +1416,45 @@ def test_close_from_several_threads_at_once_and_twice_in_process(db_path):
         assert live_records(read_bytes(db_path)) == {f"m:a{i}": r for i in range(50)}
         with persist.Store(db_path) as again:
             assert again.map("m", int).get("a0") == r
+
+
+def test_write_to_one_map_not_blocked_by_update_on_another_in_process(db_path):
+    """While an update fn on map m holds its key (with an async change of m
+    pending in the held key's lock), set and set_fsync on map n return within
+    1 s. The fn waits at most 3 s, so a store that gets this wrong fails the
+    test without hanging pytest."""
+    store = persist.Store()
+    store.sync_interval = 0.002
+    m = store.map("m", int)
+    n = store.map("n", int)
+    store.open(db_path)
+    try:
+        held, release = threading.Event(), threading.Event()
+
+        def fn(u):
+            m.set_async("k", -1)
+            m.set_async("side", 1)
+            held.set()
+            release.wait(3.0)
+            u.set(1)
+
+        def writer():
+            assert held.wait(5.0)
+            took = []
+            for i in range(5):
+                t = time.monotonic()
+                n.set(f"x{i}", i)
+                n.set_fsync(f"y{i}", i)
+                took.append(time.monotonic() - t)
+            release.set()
+            return max(took)
+
+        _, worst = run_threads(lambda: m.update("k", fn), writer, timeout=20)
+        assert worst < 1.0
+    finally:
+        release.set()
+        store.close()
+    want = {"m:k": 1, "m:side": 1}
+    want.update({f"n:x{i}": i for i in range(5)})
+    want.update({f"n:y{i}": i for i in range(5)})
+    assert live_records(read_bytes(db_path)) == want
