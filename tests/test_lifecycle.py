@@ -112,7 +112,8 @@ import random, threading, time
 import persist
 from childlib import SlowValue, fail
 
-OPS = ("set", "set_async", "set_fsync", "delete", "update", "store_set", "store_delete")
+OPS = ("set", "set_async", "set_fsync", "delete", "delete_async", "update",
+       "update_async", "update_fsync", "store_set", "store_delete")
 
 def writer(store, m, t, seed, ops=OPS):
     r = random.Random(seed)
@@ -126,7 +127,7 @@ def writer(store, m, t, seed, ops=OPS):
             full = f"o{k}"
         else:
             full = f"m:{k}"
-        newv = None if op in ("delete", "store_delete") else v
+        newv = None if op in ("delete", "delete_async", "store_delete") else v
         try:
             if op == "set":
                 m.set(k, SlowValue(v))
@@ -136,8 +137,14 @@ def writer(store, m, t, seed, ops=OPS):
                 m.set_fsync(k, SlowValue(v))
             elif op == "delete":
                 m.delete(k)
+            elif op == "delete_async":
+                m.delete_async(k)
             elif op == "update":
                 m.update(k, lambda u, v=v: u.set(SlowValue(v)))
+            elif op == "update_async":
+                m.update_async(k, lambda u, v=v: u.set(SlowValue(v)))
+            elif op == "update_fsync":
+                m.update_fsync(k, lambda u, v=v: u.set(SlowValue(v)))
             elif op == "store_set":
                 store.set(f"o{k}", SlowValue(v))
             elif op == "store_delete":
@@ -163,14 +170,24 @@ def check_file(path, results, state):
 """
 
 
-def test_close_racing_writers_acknowledged_writes_reach_file(tmp_path):
-    """Seven threads write (set, set_async, set_fsync, delete, update,
-    Store.set, Store.delete) while the main thread closes after a random
+@pytest.mark.parametrize(
+    "ops",
+    [
+        pytest.param("OPS", id="all_writes"),
+        pytest.param('("set_async", "delete_async", "update_async")', id="async_writes"),
+        pytest.param('("store_set", "store_delete", "set")', id="plain_api"),
+    ],
+)
+def test_close_racing_writers_acknowledged_writes_reach_file(tmp_path, ops):
+    """Seven threads write (set, set_async, set_fsync, delete, delete_async,
+    update, update_async, update_fsync, Store.set, Store.delete) while the main thread closes after a random
     delay: every call returns (and its change is in the file after a reopen
     in the same process) or raises NotOpenError; after close every write
-    raises NotOpenError; no crash, no hang."""
+    raises NotOpenError; no crash, no hang. (Also with only the async
+    writes, and with only the plain Store API, to tell failures apart.)"""
     stats = run_child(
         WRITERS
+        + f"OPS_HERE = {ops}\n"
         + """
 import os, sys, time, random
 from childlib import fast_store, replay, reopen_items, start, join_all, report, fail
@@ -181,7 +198,8 @@ rounds = acked_total = 0
 while time.monotonic() - t0 < 5.0 or rounds < 10:
     path = f"{d}/w{rounds}.db"
     store, (m,) = fast_store(path, "m")
-    ws = [start(lambda t=t: writer(store, m, t, rounds * 100 + t), f"w{t}") for t in range(7)]
+    ws = [start(lambda t=t: writer(store, m, t, rounds * 100 + t, OPS_HERE), f"w{t}")
+          for t in range(7)]
     time.sleep(r.uniform(0, 0.03))
     store.close()
     join_all(ws, 10.0, "writers after close()")
