@@ -228,9 +228,11 @@ cdef class WalWriter:
     cdef int commit(self, long long end, bint want_fsync) except -1:
         """Return once the bytes up to ``end`` are written (and fsync'd)."""
         self.lock()
-        try:
-            if want_fsync and self.fsync_wanted < end:
+        if want_fsync:
+            self.fsync_callers += 1
+            if self.fsync_wanted < end:
                 self.fsync_wanted = end
+        try:
             while True:
                 if self.written_end >= end and (
                         not want_fsync or self.synced_end >= end):
@@ -241,6 +243,8 @@ cdef class WalWriter:
                 else:
                     self.lead()
         finally:
+            if want_fsync:
+                self.fsync_callers -= 1
             self.unlock()
 
     cdef int check_written(self) except -1:
@@ -269,8 +273,9 @@ cdef class WalWriter:
         return 0
 
     cdef int gather(self) except -1:
-        """An fsync leader waits briefly for as many records as its last batch
-        held (mu held), so concurrent writers share one fsync."""
+        """An fsync leader waits briefly (mu held) for as many records as its
+        last batch held, or as many as there were fsync callers then, so
+        concurrent writers share one fsync."""
         cdef timespec ts
         if (self.last_batch <= 1 or self.fsync_wanted <= self.synced_end
                 or self.buf_records >= self.last_batch):
@@ -357,7 +362,9 @@ cdef class WalWriter:
                     self.unlock()
             self.lock()
             self.synced_end = target
-            self.last_batch = wrote
+            # the next batch may gather a record from every caller still
+            # waiting or just served: they are about to queue again
+            self.last_batch = max(wrote, self.fsync_callers)
             self.unlock()
         return 0
 
