@@ -17,7 +17,18 @@ How the races are widened (in every child):
 - ``sys.setswitchinterval(1e-6)``: the GIL changes hands every microsecond;
 - the background sync runs every 2 ms (1 ms for the call-order tests) and,
   where shrink is part of the race, auto-shrink checks every 5 ms with
-  ratio 1.1 (``childlib.fast_store``);
+  ratio 1.1 (``childlib.fast_store``); the call-order tests run without it
+  (a shrink rewrites the file, so the order of records could not be checked)
+  and the close-racing-writers test leaves it to the shrink-racing-close one,
+  so that a failure names its cause;
+- the call-order tests also keep a key of a map that is drained first held
+  by an update fn with an async change of it pending (so a drain that
+  started stalls there), and leave a 0.5 ms gap between the async change
+  and the synchronous write in every other round;
+- the update-fn tests make every fn first change its own key with
+  set_async, so the key it holds has a pending change that every drain
+  (sync, fsync_all, another map's synchronous write, the background sync)
+  must get past;
 - values are ``childlib.SlowValue``, whose registered codec sleeps 0.2 ms in
   encode with the GIL released: every write spends that long between
   entering the store and queueing its record, while close, shrink and the
