@@ -140,6 +140,7 @@ def writer(store, m, t, seed, ops=OPS):
             full = f"m:{k}"
         newv = None if op in ("delete", "delete_async", "store_delete") else v
         try:
+            res = None
             if op == "set":
                 m.set(k, SlowValue(v))
             elif op == "set_async":
@@ -147,23 +148,31 @@ def writer(store, m, t, seed, ops=OPS):
             elif op == "set_fsync":
                 m.set_fsync(k, SlowValue(v))
             elif op == "delete":
-                m.delete(k)
+                res = m.delete(k)
             elif op == "delete_async":
-                m.delete_async(k)
+                res = m.delete_async(k)
             elif op == "update":
-                m.update(k, lambda u, v=v: u.set(SlowValue(v)))
+                res = m.update(k, lambda u, v=v: u.set(SlowValue(v)))
             elif op == "update_async":
-                m.update_async(k, lambda u, v=v: u.set(SlowValue(v)))
+                res = m.update_async(k, lambda u, v=v: u.set(SlowValue(v)))
             elif op == "update_fsync":
-                m.update_fsync(k, lambda u, v=v: u.set(SlowValue(v)))
+                res = m.update_fsync(k, lambda u, v=v: u.set(SlowValue(v)))
             elif op == "store_set":
                 store.set(f"o{k}", SlowValue(v))
             elif op == "store_delete":
-                store.delete(f"o{k}")
+                res = store.delete(f"o{k}")
         except persist.NotOpenError:
             return acked, (full, newv), n
         except BaseException as exc:
             fail(f"thread {t}: {op}({k!r}) raised {exc!r} (only NotOpenError may)")
+        # this thread is the only writer of its keys: it knows the answers
+        if "delete" in op:
+            exists = acked.get(full) is not None
+            if res is not exists:
+                fail(f"thread {t}: {op}({k!r}) returned {res!r}, but the key "
+                     f"{'exists' if exists else 'does not exist'} (value {acked.get(full)!r})")
+        elif op.startswith("update") and res != (SlowValue(v), True):
+            fail(f"thread {t}: {op}({k!r}) returned {res!r}, want {(SlowValue(v), True)!r}")
         acked[full] = newv
         n += 1
         if n > 200000:
