@@ -256,7 +256,7 @@ def report(**stats: object) -> None:
     print("CHILD-OK " + json.dumps(stats, sort_keys=True, default=str), flush=True)
 
 
-def _excepthook(tp, exc, tb) -> None:  # noqa: ANN001
+def _excepthook(tp, exc, tb) -> None:
     import traceback
 
     traceback.print_exception(tp, exc, tb)
