@@ -93,6 +93,8 @@ cdef class WalWriter:
     cdef long long cut_at          # torn tail to cut before the first append, or -1
     cdef object capture            # bytearray of everything written during a shrink
     cdef Py_ssize_t capture_records
+    cdef int shrink_step           # ShrinkStep
+    cdef bint dir_pending          # the directory entry of the file is not fsync'd
     cdef readonly long long file_records
 
     cdef void lock(self) noexcept
@@ -116,6 +118,8 @@ cdef class WalWriter:
     cdef int write_queued(self, bint want_fsync) except -1
     cdef int prepare_file(self) except -1
     cdef int fail(self, object exc) except -1
+    cdef int flush_for_capture(self) except -1
+    cdef int sync_dir_if_pending(self) except -1
 
 
 cdef class PersistMap:
