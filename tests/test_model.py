@@ -445,6 +445,57 @@ class StoreMachine(RuleBasedStateMachine):
         else:
             self._sync_write(name, key, new)
 
+    @rule(
+        name=map_names,
+        how=st.sampled_from(["set", "set_async", "set_fsync", "set_in_memory",
+                             "delete", "delete_async", "delete_fsync", "update",
+                             "update_async", "update_fsync", "update_in_memory"]),
+        bad=st.sampled_from(["control", "del", "c1", "surrogate", "not str",
+                             "wrong type", "bool", "field"]),
+        key=keys,
+    )
+    @bounded
+    def refused_write(self, name, how, bad, key) -> None:
+        """A bad key or value raises its error and changes nothing (memory is
+        checked by the invariant, the file by every later reopen and copy)."""
+        tp = MAPS[name]
+        good = Rec("x", 1) if tp is Rec else 1
+        if bad in ("control", "del", "c1", "surrogate", "not str"):
+            key = {"control": key + "\x00", "del": "\x7f" + key, "c1": key + "\x85",
+                   "surrogate": "\ud800" + key, "not str": 7}[bad]
+            value = good
+            error = TypeError if bad == "not str" else persist.InvalidKeyError
+        elif how.startswith("delete"):
+            return  # a delete takes no value
+        elif bad == "field":
+            key, value, error = key, (Rec("x", "1") if tp is Rec else "1"), (
+                persist.EncodeError if tp is Rec else TypeError)
+        else:
+            value = {"wrong type": 1 if tp is Rec else "1",
+                     "bool": True if tp is int else Rec("x", True)}[bad]
+            error = TypeError if (tp is int or bad == "wrong type") else persist.EncodeError
+        call = getattr(self.maps[name], how)
+        with pytest.raises(error):
+            if how.startswith("update"):
+                call(key, lambda upd: upd.set(value))
+            elif how.startswith("delete"):
+                call(key)
+            else:
+                call(key, value)
+
+    @rule(key=st.sampled_from(["a:b", "", "o\x01", ":o", 7]),
+          how=st.sampled_from(["set", "delete"]))
+    @bounded
+    def store_refused(self, key, how) -> None:
+        """The plain API refuses keys with ':', the empty key, control
+        characters (InvalidKeyError) and non-str keys (TypeError)."""
+        error = TypeError if not isinstance(key, str) else persist.InvalidKeyError
+        with pytest.raises(error):
+            if how == "set":
+                self.store.set(key, 1)
+            else:
+                self.store.delete(key)
+
     # -- plain Store API (orphans) ------------------------------------------
 
     @rule(key=orphan_keys, value=ints)
@@ -507,6 +558,17 @@ class StoreMachine(RuleBasedStateMachine):
         assert len(values) == len(want)
         for value in want.values():
             assert member(value, values)
+        seen: list = []
+        assert m.range(lambda k, v: seen.append((k, v))) is None  # None goes on
+        assert sorted(k for k, _ in seen) == sorted(want)
+        for key, value in seen:
+            assert same(value, want[key])
+        calls: list = []
+        m.range(lambda k, v: calls.append(k) or False)  # False stops at once
+        assert len(calls) == min(1, len(want))
+        zeros: list = []
+        m.range(lambda k, v: zeros.append(k) or 0)  # only False stops
+        assert len(zeros) == len(want)
 
     @rule()
     @bounded
