@@ -185,7 +185,12 @@ def check_exit_code(path: Path) -> tuple[int, str]:
 
 
 def kill_round(
-    tmp_path: Path, path: Path, mode: str, seed: int, seq: int, kill_after: float,
+    tmp_path: Path,
+    path: Path,
+    mode: str,
+    seed: int,
+    seq: int,
+    kill_after: float,
     wait_ready: bool,
 ) -> list[str]:
     """Run the child, SIGKILL it kill_after seconds later; its complete lines."""
@@ -201,8 +206,10 @@ def kill_round(
     try:
         if wait_ready:
             wait_until(
-                lambda: proc.poll() is not None
-                or out_path.read_bytes().startswith(b"ready\n"),
+                lambda: (
+                    proc.poll() is not None
+                    or out_path.read_bytes().startswith(b"ready\n")
+                ),
                 timeout=30.0,
                 what="the child to open the store",
             )
@@ -247,7 +254,10 @@ def test_sigkill_keeps_every_acknowledged_write(tmp_path, rng):
     for round_no, (mode, wait_ready) in enumerate(ROUNDS):
         seed = rng.randrange(2**32)
         kill_after = rng.uniform(0.0, 0.25) if wait_ready else rng.uniform(0.1, 0.5)
-        where = f"round {round_no} ({mode}, seed {seed}, kill after {kill_after:.3f}s, {rng!r})"
+        where = (
+            f"round {round_no} ({mode}, child seed {seed}, "
+            f"kill after {kill_after:.3f}s, {rng!r})"
+        )
         lines = kill_round(tmp_path, path, mode, seed, seq, kill_after, wait_ready)
         acked, in_flight, acks = replay_acks(lines, state)
         total_acks += acks
@@ -274,16 +284,28 @@ def test_sigkill_keeps_every_acknowledged_write(tmp_path, rng):
         assert got in allowed, (
             f"{where}: the file holds {got}, "
             f"want the acknowledged state {acked}"
-            + ("" if in_flight is None else f" or, with the call in flight, {in_flight}")
+            + (
+                ""
+                if in_flight is None
+                else f" or, with the call in flight, {in_flight}"
+            )
         )
         state = got
         seq = max([seq, *(int(line.split(" ")[1]) for line in lines if " " in line)])
-    assert total_acks >= 50, f"only {total_acks} acknowledged writes: the loop did not run"
-    print(f"{total_acks} acknowledged writes; {leftovers} kills left a shrink temporary")
+    assert total_acks >= 50, (
+        f"only {total_acks} acknowledged writes: the loop did not run"
+    )
+    print(
+        f"{total_acks} acknowledged writes; {leftovers} kills left a shrink temporary"
+    )
 
     # the installed command line agrees about the final file
     result = subprocess.run(
         [sys.executable, "-P", "-m", "persist", "check", str(path)],
-        env=python_env(), capture_output=True, text=True, timeout=60, check=False,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

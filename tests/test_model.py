@@ -111,7 +111,9 @@ def _thread_stacks() -> str:
     for t in threading.enumerate():
         frame = frames.get(t.ident)
         if frame is not None:
-            out.append(f"--- thread {t.name}\n" + "".join(traceback.format_stack(frame)))
+            out.append(
+                f"--- thread {t.name}\n" + "".join(traceback.format_stack(frame))
+            )
     return "\n".join(out)
 
 
@@ -129,8 +131,9 @@ def bounded(step):
             except BaseException as exc:
                 outcome.append((False, exc))
 
-        worker = threading.Thread(target=target, name=f"step {step.__name__}",
-                                  daemon=True)
+        worker = threading.Thread(
+            target=target, name=f"step {step.__name__}", daemon=True
+        )
         worker.start()
         worker.join(HANG_SECONDS)
         if worker.is_alive():
@@ -146,7 +149,9 @@ def bounded(step):
         if not ok:
             self.failed = True
             if isinstance(result, Exception):  # a replayable record of the run
-                result.add_note("steps (the last one failed):\n  " + "\n  ".join(self.steps))
+                result.add_note(
+                    "steps (the last one failed):\n  " + "\n  ".join(self.steps)
+                )
             raise result
         return result
 
@@ -360,8 +365,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     # -- writes -------------------------------------------------------------
 
-    @rule(mv=map_values, key=keys,
-          how=st.sampled_from(["set", "set_fsync", "setitem"]))
+    @rule(mv=map_values, key=keys, how=st.sampled_from(["set", "set_fsync", "setitem"]))
     @bounded
     def set_sync(self, mv, key, how) -> None:
         name, value = mv
@@ -386,8 +390,11 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.maps[name].set_in_memory(key, value) is None
         self.model[name, key].memory_only(copy_value(value))
 
-    @rule(name=map_names, key=keys,
-          how=st.sampled_from(["delete", "delete_fsync", "delitem"]))
+    @rule(
+        name=map_names,
+        key=keys,
+        how=st.sampled_from(["delete", "delete_fsync", "delitem"]),
+    )
     @bounded
     def delete_sync(self, name, key, how) -> None:
         km = self.model[name, key]
@@ -416,10 +423,10 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(
         mv=map_values,
         key=keys,
-        how=st.sampled_from(["update", "update_fsync", "update_async",
-                             "update_in_memory"]),
-        kind=st.sampled_from(["mutate", "set", "delete", "cancel", "raise",
-                              "noop"]),
+        how=st.sampled_from(
+            ["update", "update_fsync", "update_async", "update_in_memory"]
+        ),
+        kind=st.sampled_from(["mutate", "set", "delete", "cancel", "raise", "noop"]),
     )
     @bounded
     def update(self, mv, key, how, kind) -> None:
@@ -447,11 +454,33 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(
         name=map_names,
-        how=st.sampled_from(["set", "set_async", "set_fsync", "set_in_memory",
-                             "delete", "delete_async", "delete_fsync", "update",
-                             "update_async", "update_fsync", "update_in_memory"]),
-        bad=st.sampled_from(["control", "del", "c1", "surrogate", "not str",
-                             "wrong type", "bool", "field"]),
+        how=st.sampled_from(
+            [
+                "set",
+                "set_async",
+                "set_fsync",
+                "set_in_memory",
+                "delete",
+                "delete_async",
+                "delete_fsync",
+                "update",
+                "update_async",
+                "update_fsync",
+                "update_in_memory",
+            ]
+        ),
+        bad=st.sampled_from(
+            [
+                "control",
+                "del",
+                "c1",
+                "surrogate",
+                "not str",
+                "wrong type",
+                "bool",
+                "field",
+            ]
+        ),
         key=keys,
     )
     @bounded
@@ -461,19 +490,31 @@ class StoreMachine(RuleBasedStateMachine):
         tp = MAPS[name]
         good = Rec("x", 1) if tp is Rec else 1
         if bad in ("control", "del", "c1", "surrogate", "not str"):
-            key = {"control": key + "\x00", "del": "\x7f" + key, "c1": key + "\x85",
-                   "surrogate": "\ud800" + key, "not str": 7}[bad]
+            key = {
+                "control": key + "\x00",
+                "del": "\x7f" + key,
+                "c1": key + "\x85",
+                "surrogate": "\ud800" + key,
+                "not str": 7,
+            }[bad]
             value = good
             error = TypeError if bad == "not str" else persist.InvalidKeyError
         elif how.startswith("delete"):
             return  # a delete takes no value
         elif bad == "field":
-            key, value, error = key, (Rec("x", "1") if tp is Rec else "1"), (
-                persist.EncodeError if tp is Rec else TypeError)
+            key, value, error = (
+                key,
+                (Rec("x", "1") if tp is Rec else "1"),
+                (persist.EncodeError if tp is Rec else TypeError),
+            )
         else:
-            value = {"wrong type": 1 if tp is Rec else "1",
-                     "bool": True if tp is int else Rec("x", True)}[bad]
-            error = TypeError if (tp is int or bad == "wrong type") else persist.EncodeError
+            value = {
+                "wrong type": 1 if tp is Rec else "1",
+                "bool": True if tp is int else Rec("x", True),
+            }[bad]
+            error = (
+                TypeError if (tp is int or bad == "wrong type") else persist.EncodeError
+            )
         call = getattr(self.maps[name], how)
         with pytest.raises(error):
             if how.startswith("update"):
@@ -483,8 +524,10 @@ class StoreMachine(RuleBasedStateMachine):
             else:
                 call(key, value)
 
-    @rule(key=st.sampled_from(["a:b", "", "o\x01", ":o", 7]),
-          how=st.sampled_from(["set", "delete"]))
+    @rule(
+        key=st.sampled_from(["a:b", "", "o\x01", ":o", 7]),
+        how=st.sampled_from(["set", "delete"]),
+    )
     @bounded
     def store_refused(self, key, how) -> None:
         """The plain API refuses keys with ':', the empty key, control
@@ -578,8 +621,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     # -- flushing, shrink, reopen, crash --------------------------------------
 
-    @rule(how=st.sampled_from(["map.sync", "store.sync", "fsync_all"]),
-          name=map_names)
+    @rule(how=st.sampled_from(["map.sync", "store.sync", "fsync_all"]), name=map_names)
     @bounded
     def sync(self, how, name) -> None:
         if how == "map.sync":
@@ -615,6 +657,10 @@ class StoreMachine(RuleBasedStateMachine):
         store.error_handler = self.errors.append
         store.open(self.path)
         try:
+            with pytest.raises(persist.PersistError):
+                store.open(self.path)  # already open
+            with pytest.raises(persist.MapExistsError):
+                store.map("ints", int)
             for name, m in maps.items():
                 assert set(m.keys()) <= set(KEYS), (name, m.keys())
             for (name, key), km in self.model.items():
@@ -639,8 +685,13 @@ class StoreMachine(RuleBasedStateMachine):
     def close_and_reopen(self) -> None:
         self.store.close()
         assert self.store.closed
+        self.store.close()  # twice: a no-op
         with pytest.raises(persist.NotOpenError):
             self.maps["ints"].set("a", 1)
+        with pytest.raises(persist.NotOpenError):
+            self.maps["recs"].delete_async("a")
+        with pytest.raises(persist.NotOpenError):
+            self.store.set("o", 1)
         assert not os.path.exists(self.path + ".shrink-tmp")
         self._reopen_and_check(keep_open=True)
 
@@ -674,7 +725,8 @@ class StoreMachine(RuleBasedStateMachine):
             m1.set_async(key1, v1)
             km1.log_async(copy_value(v1))
         elif first_how == "update_async":
-            m1.update_async(key1, lambda upd, v=copy_value(v1): upd.set(v))
+            new1 = copy_value(v1)
+            m1.update_async(key1, lambda upd: upd.set(new1))
             km1.log_async(copy_value(v1))
         elif m1.delete_async(key1):
             km1.log_async(ABSENT)
@@ -689,7 +741,8 @@ class StoreMachine(RuleBasedStateMachine):
             assert m2.delete(key2) is True
             self._sync_write(name2, key2, ABSENT)
         elif second_how == "update":
-            m2.update(key2, lambda upd, v=copy_value(v2): upd.set(v))
+            new2 = copy_value(v2)
+            m2.update(key2, lambda upd: upd.set(new2))
             self._sync_write(name2, key2, v2)
         else:
             m2.set(key2, v2)
@@ -739,7 +792,6 @@ def test_store_against_model(tmp_path):
             max_examples=int(os.environ.get("PERSIST_MODEL_EXAMPLES", "100")),
             stateful_step_count=40,
             deadline=None,
-            suppress_health_check=[HealthCheck.too_slow,
-                                   HealthCheck.filter_too_much],
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
