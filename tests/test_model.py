@@ -142,6 +142,10 @@ def bounded(step):
         worker.join(HANG_SECONDS)
         if worker.is_alive():
             self.hung = True
+            # the exit hook would close the hung store and hang the run
+            open_stores = getattr(persist.store, "_open_stores", None)
+            if open_stores is not None:
+                open_stores.discard(self.store)
             report = (
                 f"step {step.__name__} hung for {HANG_SECONDS}s.\nsteps so far:\n  "
                 + "\n  ".join(self.steps)
