@@ -27,90 +27,103 @@ from persist import cli
 
 SHRINK_TMP = ".shrink-tmp"
 
-# The child: argv = path, mode, seed, first sequence number.  Before each call
-# it prints "I <seq> <op> <key>" (the intent), after it returns
-# "A <seq> <result>" (the acknowledgement); every line is flushed at once
-# (one write(2) to a file, which survives the kill).  Values are the sequence
-# numbers, so every write of a key leaves a distinct value.
+# The child: argv = path, mode, seed, first sequence number.  Each writer
+# thread t (3 in a "threads" mode, else 1) owns its keys (k<t>.<i> of map "m",
+# orphans o<t>.<i>).  Before each call it writes "I <t> <seq> <op> <key>" (the
+# intent), after it returns "A <t> <seq> <result>" (the acknowledgement), each
+# line with one write(2) to a file, which survives the kill.  Values are
+# sequence numbers, unique across threads, so every write leaves a distinct
+# value.
 CHILD = r"""
-import random, sys, threading, time
+import os, random, sys, threading, time
 import persist
 
-path, mode, seed, seq = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-rng = random.Random(seed)
-store = persist.Store()
-m = store.map("m", int)
-store.sync_interval = 0.002
-store.open(path)
-if "auto" in mode:
-    store.start_auto_shrink(0.005, 1.5)
-shrinks = [0]
+path, mode, seed, seq0 = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+nthreads = 3 if "threads" in mode else 1
+
+def open_store():
+    store = persist.Store()
+    m = store.map("m", int)
+    store.sync_interval = 0.002
+    store.open(path)
+    if "auto" in mode:
+        store.start_auto_shrink(0.005, 1.5)
+    return store, m
+
+store, m = open_store()
 if "shrink" in mode:
     def shrinker():
         while True:
             try:
                 store.shrink()
-                shrinks[0] += 1
             except persist.ShrinkInProgressError:
                 pass
             time.sleep(0.0005)
     threading.Thread(target=shrinker, daemon=True).start()
 
 def out(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    os.write(1, (line + "\n").encode())
 
-out("ready")
-keys = [f"k{i}" for i in range(6)]
-orphans = ["o0", "o1"]
 ops = ["set", "set", "set_fsync", "update", "update", "update_fsync",
        "update_delete", "delete", "delete_fsync", "async+sync", "store_set",
        "store_delete"]
-deadline = time.monotonic() + 30.0  # never outlive a parent that died
-while time.monotonic() < deadline:
-    if "reopen" in mode and rng.random() < 0.03:
-        out("C")  # close and open again: a kill may land in either
-        store.close()
-        store = persist.Store()
-        m = store.map("m", int)
-        store.sync_interval = 0.002
-        store.open(path)
-        if "auto" in mode:
-            store.start_auto_shrink(0.005, 1.5)
-        out("O")
-    seq += 1
-    op = rng.choice(ops)
-    key = rng.choice(orphans if op.startswith("store_") else keys)
-    out(f"I {seq} {op} {key}")
-    if op == "set":
-        m.set(key, seq)
-        res = "-"
-    elif op == "set_fsync":
-        m.set_fsync(key, seq)
-        res = "-"
-    elif op in ("update", "update_fsync"):
-        def add(upd, seq=seq):
-            upd.value = (upd.value or 0) + seq
-        value, exists = getattr(m, op)(key, add)
-        res = f"{value}"
-    elif op == "update_delete":
-        value, exists = m.update(key, lambda upd: upd.delete())
-        res = f"{value}/{exists}"
-    elif op == "async+sync":  # acknowledged once sync() wrote it
-        m.set_async(key, seq)
-        m.sync()
-        res = "-"
-    elif op in ("delete", "delete_fsync"):
-        res = "1" if getattr(m, op)(key) else "0"
-    elif op == "store_set":
-        store.set(key, seq)
-        res = "-"
-    else:
-        res = "1" if store.delete(key) else "0"
-    out(f"A {seq} {res}")
+
+def writer(t):
+    global store, m
+    rng = random.Random(seed * 10 + t)
+    keys = [f"k{t}.{i}" for i in range(4)]
+    orphans = [f"o{t}.{i}" for i in range(2)]
+    deadline = time.monotonic() + 30.0  # never outlive a parent that died
+    n = 0
+    while time.monotonic() < deadline:
+        if "reopen" in mode and rng.random() < 0.03:  # one writer only
+            out(f"C {t}")  # close and open again: a kill may land in either
+            store.close()
+            store, m = open_store()
+            out(f"O {t}")
+        n += 1
+        seq = seq0 + n * nthreads + t
+        op = rng.choice(ops)
+        key = rng.choice(orphans if op.startswith("store_") else keys)
+        out(f"I {t} {seq} {op} {key}")
+        if op == "set":
+            m.set(key, seq)
+            res = "-"
+        elif op == "set_fsync":
+            m.set_fsync(key, seq)
+            res = "-"
+        elif op in ("update", "update_fsync"):
+            def add(upd, seq=seq):
+                upd.value = (upd.value or 0) + seq
+            value, exists = getattr(m, op)(key, add)
+            res = f"{value}"
+        elif op == "update_delete":
+            value, exists = m.update(key, lambda upd: upd.delete())
+            res = f"{value}/{exists}"
+        elif op == "async+sync":  # acknowledged once sync() wrote it
+            m.set_async(key, seq)
+            m.sync()
+            res = "-"
+        elif op in ("delete", "delete_fsync"):
+            res = "1" if getattr(m, op)(key) else "0"
+        elif op == "store_set":
+            store.set(key, seq)
+            res = "-"
+        else:
+            res = "1" if store.delete(key) else "0"
+        out(f"A {t} {seq} {res}")
+
+threads = [threading.Thread(target=writer, args=(t,), daemon=True)
+           for t in range(nthreads)]
+out("ready")
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
 """
 
-ABSENT = None  # the child never stores None
+MAX_THREADS = 3
+ORPHANS = [f"o{t}.{i}" for t in range(MAX_THREADS) for i in range(2)]
 
 
 def apply(state: dict[str, int], seq: int, op: str, key: str) -> dict[str, int]:
@@ -126,18 +139,22 @@ def apply(state: dict[str, int], seq: int, op: str, key: str) -> dict[str, int]:
     return new
 
 
+def owner(full: str) -> int:
+    """The writer thread that owns a key (``m:k<t>.<i>`` or ``o<t>.<i>``)."""
+    return int(full.removeprefix("m:")[1:].split(".")[0])
+
+
 def replay_acks(
     lines: list[str], state: dict[str, int]
 ) -> tuple[dict[str, int], dict[str, int] | None, int]:
-    """Apply the acknowledged calls to state; check each acknowledgement's
-    result. Returns (state after the acknowledged calls, the state if the one
-    unacknowledged call also happened or None, number of acknowledgements)."""
+    """One writer's lines: apply its acknowledged calls to state (its keys),
+    checking each acknowledgement's result. Returns (state after the
+    acknowledged calls, the state if its one unacknowledged call also happened
+    or None, number of acknowledgements)."""
     pending: tuple[int, str, str] | None = None
     acks = 0
     for line in lines:
-        if line in ("ready", "C", "O"):
-            continue
-        kind, seq_text, *rest = line.split(" ")
+        kind, _t, seq_text, *rest = line.split(" ")
         seq = int(seq_text)
         if kind == "I":
             assert pending is None, f"two calls in flight: {pending}, {line}"
@@ -158,9 +175,6 @@ def replay_acks(
         acks += 1
     in_flight = None if pending is None else apply(state, *pending)
     return state, in_flight, acks
-
-
-ORPHANS = ["o0", "o1"]
 
 
 def file_state(path: Path) -> dict[str, int]:
@@ -237,6 +251,8 @@ ROUNDS = [
     ("shrink+auto", True),
     ("reopen", True),  # closes and opens again now and then
     ("shrink+auto+reopen", True),
+    ("threads", True),  # 3 writers: group commit
+    ("threads+shrink+auto", True),
     ("plain", False),  # may die while opening / cutting a torn tail
     ("shrink+auto", False),
 ]
@@ -259,8 +275,17 @@ def test_sigkill_keeps_every_acknowledged_write(tmp_path, rng):
             f"kill after {kill_after:.3f}s, {rng!r})"
         )
         lines = kill_round(tmp_path, path, mode, seed, seq, kill_after, wait_ready)
-        acked, in_flight, acks = replay_acks(lines, state)
-        total_acks += acks
+        calls = [line for line in lines if line[0] in "IA"]
+        # every writer owns its keys: check each one's share of the file
+        by_writer: dict[int, list[str]] = {}
+        for line in calls:
+            by_writer.setdefault(int(line.split(" ")[1]), []).append(line)
+        expected = {}
+        for t, mine in by_writer.items():
+            theirs = {k: v for k, v in state.items() if owner(k) == t}
+            acked, in_flight, acks = replay_acks(mine, theirs)
+            total_acks += acks
+            expected[t] = (acked, in_flight)
 
         before = None  # the child may die before it creates the file
         if path.exists():
@@ -280,18 +305,23 @@ def test_sigkill_keeps_every_acknowledged_write(tmp_path, rng):
             assert path.read_bytes() == before, (
                 f"{where}: a reopen that wrote nothing changed the file"
             )
-        allowed = [acked] if in_flight is None else [acked, in_flight]
-        assert got in allowed, (
-            f"{where}: the file holds {got}, "
-            f"want the acknowledged state {acked}"
-            + (
-                ""
-                if in_flight is None
-                else f" or, with the call in flight, {in_flight}"
+        for t in range(MAX_THREADS):
+            mine = {k: v for k, v in got.items() if owner(k) == t}
+            acked, in_flight = expected.get(
+                t, ({k: v for k, v in state.items() if owner(k) == t}, None)
             )
-        )
+            allowed = [acked] if in_flight is None else [acked, in_flight]
+            assert mine in allowed, (
+                f"{where}: writer {t}'s keys hold {mine}, "
+                f"want the acknowledged state {acked}"
+                + (
+                    ""
+                    if in_flight is None
+                    else f" or, with the call in flight, {in_flight}"
+                )
+            )
         state = got
-        seq = max([seq, *(int(line.split(" ")[1]) for line in lines if " " in line)])
+        seq = max([seq, *(int(line.split(" ")[2]) for line in calls)]) + MAX_THREADS
     assert total_acks >= 50, (
         f"only {total_acks} acknowledged writes: the loop did not run"
     )
