@@ -765,9 +765,52 @@ class StoreMachine(RuleBasedStateMachine):
             self._sync_write(name2, key2, v2)
         self._check_crash_copy(Path(self.path).read_bytes())
 
-    def _check_crash_copy(self, data: bytes) -> None:
+    @rule(
+        mv=map_values,
+        key=keys,
+        how=st.sampled_from(["set", "set_fsync", "delete", "update"]),
+        delay=st.sampled_from([0.0, 1e-5, 1e-4, 1e-3]),
+    )
+    @bounded
+    def copy_during_sync_write(self, mv, key, how, delay) -> None:
+        """A copy of the file taken by another thread while a synchronous
+        write runs holds, for every key, a value allowed before or after it."""
+        name, value = mv
+        before = {where: list(km.possible) for where, km in self.model.items()}
+        copied: list[bytes] = []
+
+        def copier() -> None:
+            time.sleep(delay)
+            copied.append(Path(self.path).read_bytes())
+
+        thread = threading.Thread(target=copier, daemon=True)
+        thread.start()
+        m = self.maps[name]
+        km = self.model[name, key]
+        if how == "delete":
+            existed = km.mem is not ABSENT
+            assert m.delete(key) is existed
+            if existed:
+                self._sync_write(name, key, ABSENT)
+        elif how == "update":
+            new = copy_value(value)
+            assert same(m.update(key, lambda upd: upd.set(new))[0], value)
+            self._sync_write(name, key, value)
+        else:
+            getattr(m, how)(key, value)
+            self._sync_write(name, key, value)
+        thread.join(HANG_SECONDS)
+        assert not thread.is_alive(), "reading the file hung"
+        allowed = {
+            where: before[where] + self.model[where].possible for where in before
+        }
+        self._check_crash_copy(copied[0], allowed)
+
+    def _check_crash_copy(
+        self, data: bytes, allowed: dict[tuple[str, str], list] | None = None
+    ) -> None:
         """Open a copy of the file's bytes: every key holds a value the model
-        allows now."""
+        allows now (or the values in allowed)."""
         self.crash_copies += 1
         copy = os.path.join(self.dir, f"crash{self.crash_copies}.db")
         Path(copy).write_bytes(data)
@@ -780,7 +823,8 @@ class StoreMachine(RuleBasedStateMachine):
                 assert set(m.keys()) <= set(KEYS), (name, m.keys())
             for (name, key), km in self.model.items():
                 got = maps[name].get(key, ABSENT)
-                assert member(got, km.possible), (name, key, got, km.possible)
+                ok = km.possible if allowed is None else allowed[name, key]
+                assert member(got, ok), (name, key, got, ok)
             self._check_orphans(store)
             loaded = {
                 (name, key): value
