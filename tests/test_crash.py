@@ -1,7 +1,11 @@
-"""Crash loops: a child process writes and acknowledges each write on stdout;
-the parent kills it with SIGKILL at a random moment (also while shrinks run)
-and checks that the file loads, holds every acknowledged write, is accepted by
-``persist check``, and leaves no shrink temporary behind after the reopen.
+"""Crash loops: a child process writes (one or three writer threads) and
+acknowledges each write on stdout; the parent kills it with SIGKILL at a
+random moment (also while shrinks run, in a loop and as auto-shrink, and
+while the child closes and reopens its store) and checks that the file loads,
+holds every acknowledged write (or the one call in flight), is accepted by
+``persist check``, is left byte for byte by a reopen that writes nothing, and
+that no shrink temporary survives the reopen.  The file carries over from
+round to round, so each child also starts from a killed predecessor's file.
 
 A plain ``set`` counts as acknowledged once it returns: its write(2) is done,
 and the page cache keeps it across a process kill (only a power loss needs

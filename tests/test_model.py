@@ -17,8 +17,19 @@ What the file may hold for a key is tracked precisely (``KeyModel``):
 - an explicit ``shrink`` writes memory: the file then holds exactly it.
 
 A crash copy must show, for every key, one of the values the model allows at
-that moment; after close + reopen, a key must hold its last logged value or
-one of the memory-only values set since (which a shrink may have written).
+that moment (a copy taken by another thread during a synchronous write: one
+allowed before or after it), and ``persist check`` / ``dump`` must agree with
+what the store loads from it; after close + reopen, a key must hold its last
+logged value or one of the memory-only values set since (which a shrink may
+have written).  Refused writes (bad keys, wrong types) raise their error and
+change nothing.
+
+Every step runs in a worker thread joined with a timeout: a deadlock fails
+the test (``Hang``, listing the steps and every thread's stack) instead of
+stalling the run.  A failure's report lists the steps taken (timing-dependent
+failures may also be reported by hypothesis as flaky; the first failure and
+its steps come first).  ``PERSIST_MODEL_EXAMPLES`` sets the number of
+examples (default 100).
 """
 
 from __future__ import annotations
