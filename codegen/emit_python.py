@@ -32,6 +32,7 @@ from .plan import (
     Kind,
     TypeNode,
     may_hold_any,
+    recursive,
     type_label,
 )
 
@@ -285,11 +286,19 @@ def _encode(plan: ClassPlan) -> _Function:
     function.use("_p_write", f"write_{suffix(plan)}")
     function.use("_p_PathError")
     function.use("_p_finish")
+    function.use("_p_refused")
     function.add(
         "try:",
         "    text = _p_write(value)",
         "except _p_PathError as error:",
         f"    raise error.encode_error({plan.label!r}) from None",
+        "except (ValueError, RecursionError) as error:  # a huge int; too deep",
+        f"    raise _p_refused(error, {plan.label!r}) from None",
+    )
+    if may_hold_any(plan) or recursive(plan):
+        function.use("_p_check_depth")
+        function.add(f"_p_check_depth(text, {plan.label!r})")
+    function.add(
         "if text.isascii():",
         "    return text.encode()",
         f"return _p_finish(text, {plan.label!r})",
@@ -316,4 +325,10 @@ def _decode(plan: ClassPlan) -> _Function:
         "except _p_PathError as error:",
         f"    raise error.decode_error({plan.label!r}) from None",
     )
+    if recursive(plan):
+        function.use("_p_refused")
+        function.add(
+            "except RecursionError as error:  # a recursive class nested too deeply",
+            f"    raise _p_refused(error, {plan.label!r}, encoding=False) from None",
+        )
     return function

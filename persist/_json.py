@@ -122,6 +122,38 @@ class PathError(Exception):
 # --- finishing and loading a whole document ---------------------------------
 
 
+def refused(error: BaseException, root: str, *, encoding: bool = True) -> Exception:
+    """Make the public error for what a codec raised outside PathError.
+
+    A RecursionError (a recursive attrs class nested too deeply, or a cycle
+    of objects) or a ValueError from printing an int past Python's digit
+    limit; anything else is returned unchanged for the caller to re-raise.
+    """
+    if isinstance(error, (EncodeError, DecodeError)):
+        return error
+    if isinstance(error, RecursionError):
+        reason = "nested too deeply, or a cycle"
+    elif isinstance(error, ValueError):
+        reason = str(error)
+    else:
+        return error
+    return EncodeError(f"{root}: {reason}") if encoding else DecodeError(f"{root}: {reason}")
+
+
+def check_depth(text: str, root: str) -> None:
+    """Raise EncodeError if JSON ``text`` nests deeper than the decoder reads.
+
+    Fewer than MAX_DEPTH brackets cannot be too deep (two C-level counts);
+    otherwise ujson, the decoder itself, decides.
+    """
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        try:
+            _loads(text)
+        except ValueError:
+            raise EncodeError(f"{root}: {too_deep()}") from None
+
+
+
 def finish(text: str, root: str) -> bytes:
     """Return non-ASCII JSON text as bytes, with U+2028/U+2029 escaped.
 
