@@ -768,13 +768,17 @@ def _make_default_converter() -> cattrs.Converter:
     """Build the converter of level 4: cattrs, writing JSON as the other levels do.
 
     bytes as base64, datetime as RFC 3339, sets as arrays, int dict keys as
-    strings (as Go does), attrs fields under their ``metadata["json"]`` key;
+    strings (as Go does), attrs fields under their ``metadata["json"]`` key,
+    Any values as they are (copied, and checked by the writer);
     a type cattrs has no hook for fails at codec_for time, not at first use.
     """
     converter = cattrs.Converter(
         unstruct_collection_overrides={AbstractSet: list},
         structure_fallback_factory=_no_hook,
     )
+    # Any values are JSON values already: copied on an explicit stack (cattrs
+    # would recurse into them by their runtime type, 1,000 levels too many).
+    converter.register_unstructure_hook_func(lambda tp: tp is Any, _json.copy_any)
     converter.register_unstructure_hook(bytes, _json.base64)
     converter.register_structure_hook(bytes, _cattrs_hook(_json.read_bytes))
     converter.register_unstructure_hook(datetime, _json.rfc3339)
