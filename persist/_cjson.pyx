@@ -33,6 +33,7 @@ import types
 from datetime import datetime
 
 from persist import _json, codecs
+from persist.errors import EncodeError
 from persist.codegen.plan import plan_for
 
 cdef extern from "Python.h":
@@ -86,6 +87,17 @@ cdef int unsupported() except -1:
     raise Unsupported()
 
 
+class TooDeep(EncodeError):
+    """A recursive class nested deeper than compiled code goes; final, no fallback."""
+
+
+cdef int too_deep(object cls, bint copying) except -1:
+    what = "cannot copy: " if copying else ""
+    raise TooDeep(
+        f"{cls.__qualname__}: {what}nested deeper than {CLASS_DEPTH} levels, or a cycle"
+    )
+
+
 # --- buffer ---------------------------------------------------------------------
 
 
@@ -110,6 +122,7 @@ cdef inline void _init(Buffer* buf) noexcept:
     buf.data = buf.stack
     buf.size = 0
     buf.capacity = STACK_SIZE
+    buf.depth = 0
 
 
 cdef inline void _release(Buffer* buf) noexcept:
@@ -1125,6 +1138,8 @@ cdef class ClassCodec:
         try:
             self.writer(&buf, value)
             return PyBytes_FromStringAndSize(buf.data, buf.size)
+        except TooDeep:
+            raise
         except Exception:  # Unsupported, or an error the run-time codec reports
             self.fallbacks += 1
             return self.runtime().encode(value)
@@ -1156,6 +1171,8 @@ cdef class ClassCodec:
         try:
             self.writer(&buf, value)
             return PyUnicode_DecodeUTF8(buf.data, buf.size, NULL)
+        except TooDeep:
+            raise
         except Exception:  # Unsupported, or an error the run-time codec reports
             self.fallbacks += 1
             return self.runtime().write(value)

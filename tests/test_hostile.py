@@ -399,6 +399,23 @@ def test_recursive_class_too_deep() -> None:
         codec.encode(cycle)
 
 
+def test_recursive_class_in_small_stack_thread() -> None:
+    """A runtime tree too deep, in a 256 KiB-stack thread: errors, never a crash."""
+    codec = persist.codec_for(Node)
+    data = codec.encode(chain_of_nodes(100))
+    assert run_in_small_thread(lambda: codec.encode(codec.decode(data))) == data
+    for call in (
+        lambda: codec.encode(chain_of_nodes(BAD_DEPTH)),
+        lambda: codec.copy(chain_of_nodes(BAD_DEPTH)),
+    ):
+        with pytest.raises(persist.EncodeError):
+            run_in_small_thread(call)
+    with pytest.raises(persist.DecodeError):
+        run_in_small_thread(
+            lambda: codec.decode(b'{"children":[' * 512 + b"{}" + b"]}" * 512)
+        )
+
+
 # --- a thread with a small stack ------------------------------------------------------------
 
 
@@ -583,7 +600,10 @@ def test_compiled_recursive_class(compiled: Any) -> None:
             node = Tree([node])
         return node
 
-    assert codec.encode(chain(50)) == b'{"children":[' * 50 + b'{"children":[]}' + b"]}" * 50
+    data = b'{"children":[' * 200 + b'{"children":[]}' + b"]}" * 200
+    assert run_in_small_thread(lambda: codec.encode(chain(200))) == data
+    assert run_in_small_thread(lambda: codec.encode(codec.decode(data))) == data
+    assert run_in_small_thread(lambda: codec.encode(codec.copy(chain(200)))) == data
     cycle = Tree()
     cycle.children.append(cycle)
     for call in (
@@ -594,10 +614,11 @@ def test_compiled_recursive_class(compiled: Any) -> None:
     ):
         with pytest.raises(persist.EncodeError):
             run_in_small_thread(call)
-    with pytest.raises(persist.DecodeError):
-        run_in_small_thread(
-            lambda: codec.decode(b'{"children":[' * 5000 + b"{}" + b"]}" * 5000)
-        )
+    for depth in (512, 5000):
+        with pytest.raises(persist.DecodeError):
+            run_in_small_thread(
+                lambda: codec.decode(b'{"children":[' * depth + b"{}" + b"]}" * depth)
+            )
 
 
 def test_compiled_any_fields(compiled: Any) -> None:
