@@ -44,7 +44,9 @@ class RepairReport:
     """What ``repair`` did.
 
     :ivar kept: complete records kept
-    :ivar dropped: ``(line, reason)`` of every dropped line or record, in file order
+    :ivar dropped: ``(line, reason)`` of every dropped line or record, in file
+        order; the line is the record's first, or its value line if the value
+        was what could not be read (as ``persist check`` reports it)
     :ivar backup: the path of the copy of the original, None if nothing was changed
     """
 
@@ -139,7 +141,8 @@ def _records(data: bytes, pos: int) -> Iterator[tuple[int, int, int, str | None]
             try:
                 decode(second)
             except DecodeError as error:
-                yield line, pos, second_end + 1, f"undecodable value: {error}"
+                # reported at the value line, as check and the store report it
+                yield line + 1, pos, second_end + 1, f"undecodable value: {error}"
                 pos, line = second_end + 1, line + 2
                 continue
         if reason is not None:
