@@ -65,7 +65,7 @@ _loads = ujson.loads
 MAX_DEPTH = 1024
 """Arrays and objects nested in one document: ujson's limit, so also the writer's."""
 _C_DEPTH = 200
-"""Values up to this deep are written by the C encoder, which recurses on the C stack."""
+"""Values up to this deep go through the C encoder (it recurses on the C stack)."""
 
 
 def type_name(value: object) -> str:
@@ -122,7 +122,7 @@ class PathError(Exception):
 # --- finishing and loading a whole document ---------------------------------
 
 
-def refused(error: BaseException, root: str, *, encoding: bool = True) -> Exception:
+def refused(error: Exception, root: str, *, encoding: bool = True) -> Exception:
     """Make the public error for what a codec raised outside PathError.
 
     A RecursionError (a recursive attrs class nested too deeply, or a cycle
@@ -137,7 +137,11 @@ def refused(error: BaseException, root: str, *, encoding: bool = True) -> Except
         reason = str(error)
     else:
         return error
-    return EncodeError(f"{root}: {reason}") if encoding else DecodeError(f"{root}: {reason}")
+    return (
+        EncodeError(f"{root}: {reason}")
+        if encoding
+        else DecodeError(f"{root}: {reason}")
+    )
 
 
 def check_depth(text: str, root: str) -> None:
@@ -151,7 +155,6 @@ def check_depth(text: str, root: str) -> None:
             _loads(text)
         except ValueError:
             raise EncodeError(f"{root}: {too_deep()}") from None
-
 
 
 def finish(text: str, root: str) -> bytes:
@@ -550,7 +553,7 @@ def write_any(value: Any) -> str:
 
 
 def check_any(value: Any) -> int:
-    """Raise PathError unless ``value`` is a JSON value (see write_any); return its depth.
+    """Raise PathError unless ``value`` is a JSON value (write_any); return its depth.
 
     Containers holding only str, int, bool and None are passed by C-level set
     operations; the Python loop runs only where floats or containers are.
@@ -582,7 +585,9 @@ def _any_children(value: Any) -> Iterable[tuple[Any, Any]] | None:
 def _write_deep(value: Any) -> str:
     """Write a value check_any passed, on an explicit stack instead of the C stack."""
     out: list[str] = []
-    stack: list[list[Any]] = []  # per open container: [items, closing, is_dict, any yet]
+    stack: list[
+        list[Any]
+    ] = []  # per open container: [items, closing, is_dict, any yet]
     item = value
     while True:
         if isinstance(item, dict):
@@ -595,7 +600,7 @@ def _write_deep(value: Any) -> str:
             out.append(_leaf_text(item))
         while stack:
             top = stack[-1]
-            step = next(top[0], _END)
+            step: Any = next(top[0], _END)
             if step is not _END:
                 if top[3]:
                     out.append(",")
@@ -612,7 +617,7 @@ def _write_deep(value: Any) -> str:
             return "".join(out)
 
 
-_END = object()
+_END: Any = object()
 
 
 def _leaf_text(value: Any) -> str:
@@ -656,7 +661,7 @@ def copy_any(value: Any) -> Any:
             raise EncodeError(f"cannot copy: {too_deep()}")
         while True:
             top = stack[-1]
-            step = next(top[0], _END)
+            step: Any = next(top[0], _END)
             if step is not _END:
                 if top[2] is dict:
                     top[3:] = [step[0]]  # the key the child's copy goes under

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from . import _core, _json
@@ -35,7 +35,7 @@ class _Scan:
         return m
 
     def items(self) -> Iterator[tuple[str | None, str, bytes, int]]:
-        """``(map name, key, JSON bytes, value line)`` of every live key, in file order."""
+        """``(map name, key, JSON bytes, value line)`` per live key, in file order."""
         found = [
             (line, name, key, data)
             for name, m in self.maps.items()
@@ -47,7 +47,7 @@ class _Scan:
 
 
 def _decode_value(data: bytes) -> Any:
-    """Decode a value line as the store decodes an untyped value (DecodeError if not)."""
+    """Decode a value line as the store decodes an untyped value (or DecodeError)."""
     return codec_for(Any).decode(data)
 
 
@@ -96,7 +96,8 @@ def cmd_dump(args: argparse.Namespace) -> int:
     for name, key, data, line in scan.items():
         if args.map is not None and name != args.map:
             continue
-        head = f'{{"map":{"null" if name is None else _json_str(name)},"key":{_json_str(key)}'
+        label = "null" if name is None else _json_str(name)
+        head = f'{{"map":{label},"key":{_json_str(key)}'
         if args.keys_only:
             sys.stdout.write(head + "}\n")
             continue

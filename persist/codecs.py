@@ -313,7 +313,9 @@ def _build(tp: Any, converter: cattrs.Converter | None) -> Codec:
     if isinstance(plan, ClassPlan):
         made = codegen.make_python_codec(plan.cls, resolve=part_for)
         copy = _guarded_copy(plan.label, made.copy) if recursive(plan) else made.copy
-        return Codec(tp, "runtime", made.encode, made.decode, copy, made.write, made.read)
+        return Codec(
+            tp, "runtime", made.encode, made.decode, copy, made.write, made.read
+        )
     if plan.kind is Kind.OPAQUE:
         return _cattrs_codec(tp, default_converter)
     return _builtin_codec(plan)

@@ -23,6 +23,7 @@ go-persist file (bad header) is refused with CorruptWALError, unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import typing
@@ -113,7 +114,7 @@ _TORN = "torn tail: the file ends inside a record"
 
 
 def _records(data: bytes, pos: int) -> Iterator[tuple[int, int, int, str | None]]:
-    """Yield ``(line, start, end, reason)`` per record or dropped line; reason None: kept.
+    """Yield ``(line, start, end, reason)`` per record or dropped line (None: kept).
 
     A broken record drops only its first line when the line after it may
     start the next record, so one lost line costs one record, not two.
@@ -217,10 +218,8 @@ def _backup(path: str, data: bytes, mode: int) -> str:
 def _replace(path: str, data: bytes, mode: int) -> None:
     """Write ``data`` beside ``path`` and rename it over; crash-safe."""
     temp = path + TEMP_SUFFIX
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(temp)  # a crashed repair's leftover: we hold the file's lock
-    except FileNotFoundError:
-        pass
     fd = _create(temp, mode)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked before it is the file

@@ -15,8 +15,10 @@ from persist import cli
 
 HEADER = b"go-persist 1\n"
 
-SOUND = HEADER + b'S m:a\n{"x":[1,2.5]}\nS m:b\n"\xc3\xa9"\nS bare\ntrue\nD m:b\n\nS :s\nnull\n'
-# line:      2      3                    4      5           6      7     8      9 10    11
+SOUND = (
+    HEADER
+    + b'S m:a\n{"x":[1,2.5]}\nS m:b\n"\xc3\xa9"\nS bare\ntrue\nD m:b\n\nS :s\nnull\n'
+)
 
 DEEP_OK = b"[" * 1000 + b"]" * 1000
 
@@ -47,7 +49,9 @@ def test_check_sound_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert path.read_bytes() == SOUND
 
 
-def test_check_torn_tail_is_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_torn_tail_is_exit_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Only a torn tail: reported with its line, exit 0."""
     path = write(tmp_path, SOUND + b"S m:c\n[1,")
     code, out, _ = run(capsys, "check", str(path))
@@ -102,7 +106,8 @@ def test_check_corrupt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     code, out, _ = run(capsys, "check", str(path))
     assert code == 1
     assert out == (
-        f"corrupt: {path}: line 4 (byte 21): expected a record line 'S <key>' or 'D <key>'\n"
+        f"corrupt: {path}: line 4 (byte 21): "
+        "expected a record line 'S <key>' or 'D <key>'\n"
     )
 
 
@@ -115,9 +120,11 @@ def test_check_warns_about_refused_keys(
     code, out, _ = run(capsys, "check", str(path))
     assert code == 0
     assert out.splitlines() == [
-        "line 2: warning: 'm:crlf\\r': key holds the control character U+000D; it loads "
+        "line 2: warning: 'm:crlf\\r': key holds the control character U+000D; "
+        "it loads "
         "and stays readable and deletable, but a new record could not use it",
-        "line 4: warning: 'm:ctl\\x01': key holds the control character U+0001; it loads "
+        "line 4: warning: 'm:ctl\\x01': key holds the control character U+0001; "
+        "it loads "
         "and stays readable and deletable, but a new record could not use it",
         "3 records, 0 undecodable, 2 warnings",
     ]
@@ -139,7 +146,9 @@ def test_dump(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
-def test_dump_map_and_keys_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dump_map_and_keys_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--map picks one map; --keys-only leaves the values out."""
     path = write(tmp_path, SOUND)
     assert run(capsys, "dump", str(path), "--map", "") == (
@@ -158,7 +167,9 @@ def test_dump_goes_on_past_undecodable_values(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An undecodable value: `line N: ...` on stderr, the other keys dumped, exit 1."""
-    data = HEADER + b'S m:a\n"\\udc00"\nS m:deep\n' + DEEP_OK + b"\nS m:c\n[1,\nS m:d\n4\n"
+    data = (
+        HEADER + b'S m:a\n"\\udc00"\nS m:deep\n' + DEEP_OK + b"\nS m:c\n[1,\nS m:d\n4\n"
+    )
     path = write(tmp_path, data)
     code, out, err = run(capsys, "dump", str(path))
     assert code == 1
@@ -168,7 +179,8 @@ def test_dump_goes_on_past_undecodable_values(
     )
     assert err.splitlines() == [
         "line 3: 'm:a': Any: lone surrogate in a str",
-        "line 7: 'm:c': Any: invalid JSON: " + err.splitlines()[1].split("invalid JSON: ")[1],
+        "line 7: 'm:c': Any: invalid JSON: "
+        + err.splitlines()[1].split("invalid JSON: ")[1],
     ]
     assert err.splitlines()[1] != "line 7: 'm:c': Any: invalid JSON: "
 
@@ -182,7 +194,9 @@ def test_dump_corrupt_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "Traceback" not in err
 
 
-def test_missing_file_and_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_file_and_usage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A missing file is exit 1 with one line; a usage error is exit 2."""
     code, out, err = run(capsys, "check", str(tmp_path / "nope.db"))
     assert (code, out) == (1, "")
@@ -212,7 +226,9 @@ def test_repair_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (tmp_path / "f.db.bak").read_bytes() == data
 
 
-def test_repair_cli_nothing_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_repair_cli_nothing_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A sound file: nothing to repair, no backup, exit 0."""
     path = write(tmp_path, SOUND)
     assert run(capsys, "repair", str(path)) == (

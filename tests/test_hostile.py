@@ -20,11 +20,11 @@ from typing import Any
 
 import attrs
 import pytest
+from persist.schemas.examples import Config
+from persist.schemas.examples import User as CompiledUser
 
 import persist
 from persist import codecs, codegen
-from persist.schemas.examples import Config
-from persist.schemas.examples import User as CompiledUser
 
 HEADER = b"go-persist 1\n"
 OK_DEPTH = 1000
@@ -32,7 +32,7 @@ BAD_DEPTH = 100_000
 HUGE = 10**5000  # 5,001 digits: past int's str-conversion limit
 
 
-# --- values and documents -------------------------------------------------------
+# --- values and documents -----------------------------------------------------------
 
 
 def deep_list(depth: int) -> Any:
@@ -131,7 +131,9 @@ class Tier:
 
 TIERS = [
     Tier("builtin-Any", Any, "builtin", lambda p: p, lambda v: v),
-    Tier("builtin-list", list[Any], "builtin", lambda p: b"[" + p + b"]", lambda v: [v]),
+    Tier(
+        "builtin-list", list[Any], "builtin", lambda p: b"[" + p + b"]", lambda v: [v]
+    ),
     Tier(
         "builtin-dict",
         dict[str, Any],
@@ -269,7 +271,7 @@ def test_depth_limit_is_1024_levels(tier: Tier) -> None:
         codec.encode(tier.value(deep_list(fits + 1)))
 
 
-# --- encoding and copying ---------------------------------------------------------------
+# --- encoding and copying -----------------------------------------------------------
 
 HOSTILE_VALUES: dict[str, Callable[[], Any]] = {
     "deep-list": lambda: deep_list(BAD_DEPTH),
@@ -312,7 +314,7 @@ def test_copy_of_hostile_value(tier: Tier, make: Callable[[], Any]) -> None:
         tier.codec.copy(tier.value(make()))
 
 
-# --- plain types and compiled fields -------------------------------------------------
+# --- plain types and compiled fields ------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -327,7 +329,10 @@ def test_copy_of_hostile_value(tier: Tier, make: Callable[[], Any]) -> None:
         (CompiledUser, b'{"Name":"\\udbff","Email":"","Age":1}'),
         (CompiledUser, b'{"Name":"\xc0\xaf","Email":"","Age":1}'),
         (CompiledUser, b'{"Name":"","Email":"","Age":' + b"7" * 4301 + b"}"),
-        (CompiledUser, b'{"Name":"","Email":"","Age":1,"x":' + deep_list_json(2000) + b"}"),
+        (
+            CompiledUser,
+            b'{"Name":"","Email":"","Age":1,"x":' + deep_list_json(2000) + b"}",
+        ),
         (CompiledUser, b'{"Name":"","Email":"","Age":1,"\\ud800":0}'),
     ],
 )
@@ -365,7 +370,7 @@ def test_big_ints_within_the_limit_are_written_as_is() -> None:
         assert persist.codec_for(Any).decode(data) == value
 
 
-# --- recursive classes -------------------------------------------------------------------
+# --- recursive classes --------------------------------------------------------------
 
 
 @attrs.define
@@ -416,7 +421,7 @@ def test_recursive_class_in_small_stack_thread() -> None:
         )
 
 
-# --- a thread with a small stack ------------------------------------------------------------
+# --- a thread with a small stack ----------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -429,7 +434,7 @@ def small_stack(size: int = 256 * 1024) -> Iterator[None]:
 
 
 def run_in_small_thread(fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` in a thread with a 256 KiB stack; return its result or raise its error."""
+    """Run ``fn`` in a thread with a 256 KiB stack; return its result, or raise."""
     outcome: dict[str, Any] = {}
 
     def target() -> None:
@@ -458,14 +463,16 @@ def test_small_stack_thread(tier: Tier) -> None:
             lambda: codec.encode(tier.value(deep_dict(OK_DEPTH)))
         ) == tier.document(deep_dict_json(OK_DEPTH))
     with pytest.raises(persist.DecodeError):
-        run_in_small_thread(lambda: codec.decode(tier.document(deep_list_json(BAD_DEPTH))))
+        run_in_small_thread(
+            lambda: codec.decode(tier.document(deep_list_json(BAD_DEPTH)))
+        )
     with pytest.raises(persist.EncodeError):
         run_in_small_thread(lambda: codec.encode(tier.value(deep_list(BAD_DEPTH))))
     with pytest.raises(persist.EncodeError):
         run_in_small_thread(lambda: codec.copy(tier.value(cyclic_list())))
 
 
-# --- through the store ------------------------------------------------------------------------
+# --- through the store --------------------------------------------------------------
 
 HOSTILE_LINES = {
     "deep": deep_list_json(BAD_DEPTH),
@@ -482,7 +489,9 @@ def write_file(path: Path, value_line: bytes, key: str = "m:k") -> bytes:
 
 
 @pytest.mark.parametrize("line", HOSTILE_LINES.values(), ids=HOSTILE_LINES)
-@pytest.mark.parametrize("value_type", [Any, Holder, Config], ids=["Any", "runtime", "compiled"])
+@pytest.mark.parametrize(
+    "value_type", [Any, Holder, Config], ids=["Any", "runtime", "compiled"]
+)
 def test_store_reads_hostile_line(tmp_path: Path, line: bytes, value_type: Any) -> None:
     """get, iteration and update of a hostile value line: DecodeError naming the key."""
     path = tmp_path / "hostile.db"
@@ -504,14 +513,15 @@ def test_store_get_of_hostile_record(tmp_path: Path, line: bytes) -> None:
     """Store.get of an unregistered map's hostile record: DecodeError."""
     path = tmp_path / "hostile.db"
     data = write_file(path, line, key="other:k")
-    with persist.Store(path) as store:
-        with pytest.raises(persist.DecodeError):
-            store.get("other:k", Any)
+    with persist.Store(path) as store, pytest.raises(persist.DecodeError):
+        store.get("other:k", Any)
     assert path.read_bytes() == data
 
 
 @pytest.mark.parametrize("make", [*HOSTILE_VALUES.values(), *SURROGATE_VALUES.values()])
-@pytest.mark.parametrize("value_type", [Any, Holder, Config], ids=["Any", "runtime", "compiled"])
+@pytest.mark.parametrize(
+    "value_type", [Any, Holder, Config], ids=["Any", "runtime", "compiled"]
+)
 def test_store_refuses_hostile_value(
     tmp_path: Path, make: Callable[[], Any], value_type: Any
 ) -> None:
@@ -547,9 +557,9 @@ def test_store_update_copy_of_hostile_value(tmp_path: Path) -> None:
     assert path.read_bytes() == data
 
 
-# --- compiled code: a recursive class and Any fields ----------------------------------------
+# --- compiled code: a recursive class and Any fields --------------------------------
 
-COMPILED_MODULE = '''
+COMPILED_MODULE = """
 from __future__ import annotations
 from typing import Any
 import attrs
@@ -562,7 +572,7 @@ class Tree:
 class Bag:
     value: Any
     items: list[Any] = attrs.Factory(list)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -589,7 +599,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def test_compiled_recursive_class(compiled: Any) -> None:
-    """Compiled Tree: deep trees and cycles are errors, never a crash, small stack too."""
+    """Compiled Tree: deep trees and cycles are errors, never a crash (small stack)."""
     Tree = compiled.Tree
     codec = persist.codec_for(Tree)
     assert codec.source == "compiled"
@@ -617,16 +627,22 @@ def test_compiled_recursive_class(compiled: Any) -> None:
     for depth in (512, 5000):
         with pytest.raises(persist.DecodeError):
             run_in_small_thread(
-                lambda: codec.decode(b'{"children":[' * depth + b"{}" + b"]}" * depth)
+                lambda d=depth: codec.decode(b'{"children":[' * d + b"{}" + b"]}" * d)
             )
 
 
 def test_compiled_any_fields(compiled: Any) -> None:
-    """Compiled Any and list[Any] fields: 1,000 levels work, hostile input is refused."""
+    """Compiled Any and list[Any] fields: 1,000 levels work, hostile input refused."""
     Bag = compiled.Bag
     codec = persist.codec_for(Bag)
     assert codec.source == "compiled"
-    data = b'{"value":' + deep_list_json(OK_DEPTH) + b',"items":[' + deep_dict_json(OK_DEPTH) + b"]}"
+    data = (
+        b'{"value":'
+        + deep_list_json(OK_DEPTH)
+        + b',"items":['
+        + deep_dict_json(OK_DEPTH)
+        + b"]}"
+    )
     assert run_in_small_thread(lambda: codec.encode(codec.decode(data))) == data
     for payload in (*DEEP_DOCUMENTS.values(), *STRING_DOCUMENTS.values()):
         with pytest.raises(persist.DecodeError):
@@ -635,6 +651,6 @@ def test_compiled_any_fields(compiled: Any) -> None:
             codec.decode(b'{"value":null,"items":[' + payload + b"]}")
     for make in (*HOSTILE_VALUES.values(), *SURROGATE_VALUES.values()):
         with pytest.raises(persist.EncodeError):
-            run_in_small_thread(lambda: codec.encode(Bag(make())))
+            run_in_small_thread(lambda make=make: codec.encode(Bag(make())))
         with pytest.raises(persist.EncodeError):
             codec.encode(Bag(None, [make()]))

@@ -64,7 +64,10 @@ def test_repair_drops_what_cannot_be_read(tmp_path: Path) -> None:
         + b"S m:d\n4\n"  # 8-9 kept
         + b"D m:a\nx\n"  # 10 delete without its empty line, 11 not a record
         + b'S m:e\n"\\ud800"\n'  # 12-13 lone surrogate
-        + b"S m:f\n" + b"[" * 1025 + b"]" * 1025 + b"\n"  # 14-15 too deep
+        + b"S m:f\n"
+        + b"[" * 1025
+        + b"]" * 1025
+        + b"\n"  # 14-15 too deep
         + b"D m:d\n\n"  # 16-17 kept
         + b"S m:g\n7"  # 18 torn tail
     )
