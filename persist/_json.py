@@ -95,12 +95,14 @@ class PathError(Exception):
 
     def within(self, key: str) -> PathError:
         """Add the object member ``key`` in front of the path; returns self."""
-        self.segments.append("." + key)
+        if not self.too_deep:  # a path a thousand levels long helps nobody
+            self.segments.append("." + key)
         return self
 
     def at_index(self, index: int) -> PathError:
         """Add the array index in front of the path; returns self."""
-        self.segments.append(f"[{index}]")
+        if not self.too_deep:
+            self.segments.append(f"[{index}]")
         return self
 
     @property
@@ -557,8 +559,69 @@ def check_any(value: Any) -> int:
 
     Containers holding only str, int, bool and None are passed by C-level set
     operations; the Python loop runs only where floats or containers are.
+    The first ``_RECURSE`` levels are checked by plain recursion (fast for the
+    usual shallow value), deeper ones by :func:`walk` on an explicit stack.
     """
-    return walk(value, _any_children)
+    try:
+        return _check_any(value, 0)
+    except RecursionError:  # the caller was deep already
+        return walk(value, _any_children)
+
+
+_RECURSE = 48
+"""Levels the fast recursive helpers go before handing over to the explicit stack."""
+
+
+def _check_any(value: Any, depth: int) -> int:
+    """check_any of a value ``depth`` containers down; items of _PLAIN cost no call."""
+    if isinstance(value, dict):
+        if depth >= _RECURSE:
+            return _check_rest(value, depth)
+        if not _STR_ONLY.issuperset(map(type, value)):
+            for key in value:
+                if not isinstance(key, str):
+                    raise PathError(f"dict key must be str, got {type_name(key)}")
+        deepest = depth + 1
+        if _PLAIN.issuperset(map(type, value.values())):
+            return deepest
+        for key, item in value.items():
+            if type(item) not in _PLAIN:
+                try:
+                    inner = _check_any(item, deepest)
+                except PathError as error:
+                    raise error.within(key) from None
+                if inner > deepest:
+                    deepest = inner
+        return deepest
+    if isinstance(value, (list, tuple)):
+        if depth >= _RECURSE:
+            return _check_rest(value, depth)
+        deepest = depth + 1
+        if _PLAIN.issuperset(map(type, value)):
+            return deepest
+        for index, item in enumerate(value):
+            if type(item) not in _PLAIN:
+                try:
+                    inner = _check_any(item, deepest)
+                except PathError as error:
+                    raise error.at_index(index) from None
+                if inner > deepest:
+                    deepest = inner
+        return deepest
+    if isinstance(value, float):
+        if not isfinite(value):
+            raise PathError(nonfinite_reason(value))
+    elif not isinstance(value, (str, int)) and value is not None:
+        raise PathError(f"{type_name(value)} is not a JSON value")
+    return depth
+
+
+def _check_rest(value: Any, depth: int) -> int:
+    """Check what lies below ``_RECURSE`` levels with :func:`walk`."""
+    try:
+        return depth + walk(value, _any_children, MAX_DEPTH - depth)
+    except PathError as error:
+        raise too_deep() if error.too_deep else error from None
 
 
 def _any_children(value: Any) -> Iterable[tuple[Any, Any]] | None:
@@ -640,11 +703,41 @@ def copy_any(value: Any) -> Any:
     On an explicit stack, as deep as a value can be stored (``MAX_DEPTH``);
     a deeper value, or a cycle, is an EncodeError: it could not be stored.
     """
-    kind = type(value)
-    if kind is dict and _PLAIN.issuperset(map(type, value.values())):
-        return dict(value)
-    if kind is list and _PLAIN.issuperset(map(type, value)):
-        return list(value)
+    try:
+        return _copy_any(value, 0)
+    except RecursionError:  # the caller was deep already
+        return _copy_deep(value, MAX_DEPTH)
+
+
+def _copy_any(value: Any, depth: int) -> Any:
+    """Copy by plain recursion, the first ``_RECURSE`` levels (the usual value)."""
+    if isinstance(value, dict):
+        if depth >= _RECURSE:
+            return _copy_deep(value, MAX_DEPTH - depth)
+        depth += 1
+        return {
+            key: item if type(item) in _PLAIN else _copy_any(item, depth)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        if depth >= _RECURSE:
+            return _copy_deep(value, MAX_DEPTH - depth)
+        depth += 1
+        return [
+            item if type(item) in _PLAIN else _copy_any(item, depth) for item in value
+        ]
+    if isinstance(value, tuple):
+        if depth >= _RECURSE:
+            return _copy_deep(value, MAX_DEPTH - depth)
+        depth += 1
+        return tuple(
+            item if type(item) in _PLAIN else _copy_any(item, depth) for item in value
+        )
+    return value
+
+
+def _copy_deep(value: Any, room: int) -> Any:
+    """Copy on an explicit stack, at most ``room`` levels deep (else EncodeError)."""
     if not isinstance(value, (dict, list, tuple)):
         return value
     # per open container: [its items, the copies so far, its kind]
@@ -657,7 +750,7 @@ def copy_any(value: Any) -> Any:
             stack.append([iter(item), [], tuple if isinstance(item, tuple) else list])
         else:
             _add_copy(stack[-1], item)
-        if len(stack) > MAX_DEPTH:
+        if len(stack) > room:
             raise EncodeError(f"cannot copy: {too_deep()}")
         while True:
             top = stack[-1]
