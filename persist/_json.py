@@ -587,7 +587,7 @@ def _check_any(value: Any, depth: int) -> int:
         for key, item in value.items():
             if type(item) not in _PLAIN:
                 try:
-                    inner = _check_any(item, deepest)
+                    inner = _check_any(item, depth + 1)
                 except PathError as error:
                     raise error.within(key) from None
                 if inner > deepest:
@@ -602,7 +602,7 @@ def _check_any(value: Any, depth: int) -> int:
         for index, item in enumerate(value):
             if type(item) not in _PLAIN:
                 try:
-                    inner = _check_any(item, deepest)
+                    inner = _check_any(item, depth + 1)
                 except PathError as error:
                     raise error.at_index(index) from None
                 if inner > deepest:
