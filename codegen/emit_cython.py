@@ -16,6 +16,9 @@ each other directly; opaque types and classes of other modules go through the
 registry (``_cj.Part``). Whatever the compiled code does not handle -- a
 subclass, NaN, an escaped key -- and any error raised on the way go to the
 run-time codec (see ``_cjson.pyx``), so nothing here builds error messages.
+A recursive class's writer counts its levels (``_cj.enter``/``_cj.leave``)
+and every copy helper takes the depth (``copy_C_at(value, depth)``), so deep
+trees and cycles are an EncodeError, never a C stack overflow.
 Module-level names: ``_cls_C`` (the class), ``_codec_C`` (its
 ``_cj.ClassCodec``), ``_enum_E``, ``_part_T``, ``_default_C_field``.
 """

@@ -16,7 +16,11 @@ default argument: ``_p_enc_<field>``, ``_p_dec_<field>``, ``_p_copy_<field>``
 Shared helpers (``_p_cls``, ``_p_quote``, ...) are bound the same way; their
 values are listed where ``make_python_codec`` builds them.
 An error branch adds the field's JSON key to the path, so paths are rendered
-only when something is wrong.
+only when something is wrong. The entry points also turn what the checks
+cannot see coming into the public errors: an int too long to print
+(ValueError), a recursive class nested too deeply or a cycle
+(RecursionError), and a document deeper than the decoder reads
+(``_p_check_depth``, for classes that can hold Any values or themselves).
 """
 
 from __future__ import annotations

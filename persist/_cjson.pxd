@@ -6,7 +6,15 @@
 # the plain case it handles, or whatever a Python call it made raised.
 # ClassCodec then hands the whole value or document to the run-time codec,
 # which gives the same result or the exact error, so compiled code never has
-# to render a message or a path.
+# to render a message or a path. One exception: a recursive class (a tree)
+# nested deeper than CLASS_DEPTH is a TooDeep EncodeError raised here (see
+# enter() below), as the fallback would recurse through this code again.
+#
+# Depth: the parser counts arrays and objects (MAX_DEPTH, then the run-time
+# codec decides), the Any writer counts its levels, class writers of
+# recursive classes count theirs in Buffer.depth, and their copies take the
+# depth as an argument -- every recursion in C is bounded, so no input and no
+# value can overflow a thread's C stack.
 
 from libc.string cimport memcpy, strlen
 

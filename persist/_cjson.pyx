@@ -15,7 +15,8 @@ whole value or document to the run-time codec, which returns the same result
 or raises the exact error with its path (it may meet the errors in another
 order: it parses the whole document before it reads a field). So compiled code is
 correct as long as whatever it accepts, it accepts exactly as the run-time
-codec would; it never renders an error.
+codec would; it never renders an error. (Except TooDeep: a recursive class
+nested past CLASS_DEPTH, see _cjson.pxd.)
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE

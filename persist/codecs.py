@@ -20,6 +20,12 @@ module for every class the type contains, once per module; it calls
 ``register_compiled`` for each of its classes. No such module: no compiled
 codecs (a module that fails to import is reported as a StaleCodecWarning).
 
+Hostile input -- nesting past 1,024 levels, cycles, ints past 4,300 digits,
+invalid UTF-8, lone surrogates -- is an EncodeError or DecodeError from every
+tier, never another exception; a registered codec's own ValueError,
+RecursionError or OverflowError (and, decoding, TypeError, KeyError,
+IndexError) is turned into one too (see ``_guarded``).
+
 Every codec also has ``write`` (value -> JSON text) and ``read`` (parsed JSON ->
 value), which raise :class:`persist._json.PathError`; they let one codec serve
 its type nested inside another (a registered type inside an attrs class, a
