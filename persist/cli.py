@@ -66,6 +66,8 @@ def _full_key(name: str | None, key: str) -> str:
 
 def _key_warning(name: str | None, key: str) -> str | None:
     """Say why the key rules would refuse this key for a new record, or None."""
+    if name is None and not key:
+        return "an empty bare key (Go cannot read it back)"
     for label, text in (("map name", name or ""), ("key", key)):
         for char in text:
             code = ord(char)
@@ -142,6 +144,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_get(args: argparse.Namespace) -> int:
+    scan = _Scan(args.file)
+    m = scan.maps.get(args.map)
+    data = None if m is None else m._get_raw(args.key)
+    if data is None:
+        print(f"persist get: no key {args.key!r} in map {args.map!r}", file=sys.stderr)
+        return 1
+    sys.stdout.write(_json.write_any(_decode_value(data)) + "\n")
+    return 0
+
+
 def cmd_repair(args: argparse.Namespace) -> int:
     report = repair(args.file)
     for line, reason in report.dropped:
@@ -203,6 +216,11 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--keys-only", action="store_true", help="print map and key only"
             )
+    p = sub.add_parser("get", help="print one value's JSON")
+    p.add_argument("file")
+    p.add_argument("map", help='the map\'s name ("" = the single map)')
+    p.add_argument("key")
+    p.set_defaults(fn=cmd_get)
     p = sub.add_parser("demo", help="run the quickstart in a temporary folder")
     p.add_argument("folder", nargs="?", help="keep the demo's file here instead")
     p.set_defaults(fn=cmd_demo)

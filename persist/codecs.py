@@ -168,11 +168,14 @@ def _guarded(
 
     def guarded_encode(value: Any) -> bytes:
         try:
-            return encode(value)
+            data = encode(value)
         except (EncodeError, TypeError):
             raise
         except (ValueError, RecursionError, OverflowError) as error:
             raise EncodeError(f"{label}: {_reason(error)}") from error
+        if b"\n" in data:  # it would end the record's line early: a corrupt file
+            raise EncodeError(f"{label}: the codec's output is not one line")
+        return data
 
     def guarded_decode(data: bytes) -> Any:
         try:
@@ -260,11 +263,14 @@ def _nested_write(encode: Callable[[Any], bytes]) -> Callable[[Any], str]:
 
     def write(value: Any) -> str:
         try:
-            return encode(value).decode()
+            text = encode(value).decode()
         except (TypeError, ValueError, RecursionError, OverflowError) as error:
             raise PathError(
                 _reason(error), wrong_type=isinstance(error, TypeError)
             ) from error
+        if "\n" in text:  # it would end the record's line early: a corrupt file
+            raise PathError("the codec's output is not one line")
+        return text
 
     return write
 

@@ -277,3 +277,35 @@ def test_subprocess(tmp_path: Path) -> None:
     )
     assert (done.returncode, done.stderr) == (1, "")
     assert done.stdout.splitlines()[-1] == "6 records, 1 undecodable, 0 warnings"
+
+
+# --- get ----------------------------------------------------------------------------
+
+
+def test_get(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """get prints one value's canonical JSON; a missing key or bad value is exit 1."""
+    path = write(tmp_path, SOUND + b'S m:bad\n"\\ud800"\n')
+    assert run(capsys, "get", str(path), "m", "a") == (0, '{"x":[1,2.5]}\n', "")
+    assert run(capsys, "get", str(path), "", "s") == (0, "null\n", "")
+    assert run(capsys, "get", str(path), "m", "b") == (
+        1,
+        "",
+        "persist get: no key 'b' in map 'm'\n",
+    )
+    assert run(capsys, "get", str(path), "m", "bad") == (
+        1,
+        "",
+        "persist get: Any: lone surrogate in a str\n",
+    )
+
+
+def test_check_warns_about_an_empty_bare_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An orphan with an empty key (Go cannot read it): a warning, exit 0."""
+    path = write(tmp_path, HEADER + b"S \n1\n")
+    code, out, _ = run(capsys, "check", str(path))
+    assert code == 0
+    assert out.splitlines()[0].startswith(
+        "line 2: warning: '': an empty bare key (Go cannot read it back)"
+    )

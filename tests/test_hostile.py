@@ -314,6 +314,40 @@ def test_copy_of_hostile_value(tier: Tier, make: Callable[[], Any]) -> None:
         tier.codec.copy(tier.value(make()))
 
 
+class Pretty:
+    """A type whose user codec writes pretty-printed, multi-line JSON."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+persist.register_codec(
+    Pretty,
+    lambda p: json.dumps(p.value, indent=1).encode(),
+    lambda data: Pretty(json.loads(data)),
+)
+
+
+@attrs.define
+class HoldsPretty:
+    pretty: Pretty
+
+
+def test_multiline_output_of_a_user_codec(tmp_path: Path) -> None:
+    """A registered codec writing more than one line: EncodeError, file unchanged."""
+    path = tmp_path / "pretty.db"
+    data = write_file(path, b"[1]")
+    with persist.Store(path) as store:
+        with pytest.raises(persist.EncodeError, match="not one line"):
+            store.map("m", Pretty).set("k", Pretty([1, 2]))
+        with pytest.raises(
+            persist.EncodeError, match=r"HoldsPretty\.pretty: .*one line"
+        ):
+            store.map("n", HoldsPretty).set("k", HoldsPretty(Pretty([1, 2])))
+    assert path.read_bytes() == data
+    assert persist.codec_for(Pretty).encode(Pretty(1)) == b"1"
+
+
 # --- plain types and compiled fields ------------------------------------------------
 
 
