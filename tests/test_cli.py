@@ -115,7 +115,9 @@ def test_check_warns_about_refused_keys(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Keys from a CRLF file or with a control character: warnings, exit 0."""
-    data = b"go-persist 1\r\nS m:crlf\r\n1\r\nS m:ctl\x01\n2\nD m:gone\n\n"
+    data = (
+        b"go-persist 1\r\nS m:crlf\r\n1\r\nS m:ctl\x01\n2\nS m:k\xff\n3\nD m:gone\n\n"
+    )
     path = write(tmp_path, data)
     code, out, _ = run(capsys, "check", str(path))
     assert code == 0
@@ -126,7 +128,9 @@ def test_check_warns_about_refused_keys(
         "line 4: warning: 'm:ctl\\x01': key holds the control character U+0001; "
         "it loads "
         "and stays readable and deletable, but a new record could not use it",
-        "3 records, 0 undecodable, 2 warnings",
+        "line 6: warning: 'm:k\\udcff': key is not valid UTF-8; it loads "
+        "and stays readable and deletable, but a new record could not use it",
+        "4 records, 0 undecodable, 3 warnings",
     ]
     assert path.read_bytes() == data
 

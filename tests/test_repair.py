@@ -121,6 +121,17 @@ def test_crlf_file_keeps_its_line_ends(tmp_path: Path) -> None:
     assert path.read_bytes() == b"go-persist 1\r\nS m:a\r\n1\r\nD m:a\r\n\r\n"
 
 
+def test_keys_go_wrote_are_kept_byte_for_byte(tmp_path: Path) -> None:
+    """Keys the key rules refuse (invalid UTF-8, a control character) are kept."""
+    data = HEADER + b"S m:k\xff\n1\nS m:c\x01\n2\nbroken\n"
+    path = write(tmp_path, data)
+    report = persist.repair(path)
+    assert report.dropped == ((6, "not a record line ('S <key>' or 'D <key>')"),)
+    assert path.read_bytes() == HEADER + b"S m:k\xff\n1\nS m:c\x01\n2\n"
+    with persist.Store(path) as store:
+        assert sorted(store.map("m", int).items()) == [("c\x01", 2), ("k\udcff", 1)]
+
+
 def test_backup_names_are_never_reused(tmp_path: Path) -> None:
     """FILE.bak taken: FILE.bak.1, then FILE.bak.2; older backups untouched."""
     (tmp_path / "f.db.bak").write_bytes(b"old")
