@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import cattrs
 import pytest
 from persist.schemas.examples import Config
 from persist.schemas.examples import User as CompiledUser
@@ -183,6 +184,15 @@ TIERS = [
         lambda p: b'{"value":' + p + b',"items":[],"extra":{}}',
         Holder,
         converter=codecs.default_converter,
+    ),
+    Tier(
+        "cattrs-user",
+        Holder,
+        "cattrs",
+        lambda p: b'{"value":' + p + b',"items":[],"extra":{}}',
+        Holder,
+        converter=cattrs.Converter(),
+        any_depth=False,  # a user's converter recurses into Any values by type
     ),
     Tier(
         "registered",
@@ -496,6 +506,12 @@ def test_small_stack_thread(tier: Tier) -> None:
         assert run_in_small_thread(
             lambda: codec.encode(tier.value(deep_dict(OK_DEPTH)))
         ) == tier.document(deep_dict_json(OK_DEPTH))
+    for depth in (48, 49, 200, 201):  # the recursive checks' and C encoder's limits
+        data = tier.document(deep_dict_json(depth))
+        assert (
+            run_in_small_thread(lambda d=depth: codec.encode(tier.value(deep_dict(d))))
+            == data
+        )
     with pytest.raises(persist.DecodeError):
         run_in_small_thread(
             lambda: codec.decode(tier.document(deep_list_json(BAD_DEPTH)))
