@@ -199,7 +199,12 @@ def cmd_codegen(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="persist", description=__doc__)
+    parser.add_argument(
+        "--version", action="version", version=f"persist-kv {__version__}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, fn, help_text in (
         ("stats", cmd_stats, "key and record counts"),

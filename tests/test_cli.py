@@ -313,3 +313,11 @@ def test_check_warns_about_an_empty_bare_key(
     assert out.splitlines()[0].startswith(
         "line 2: warning: '': an empty bare key (Go cannot read it back)"
     )
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """--version prints the distribution's name and version, exit 0."""
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"persist-kv {persist.__version__}\n"
