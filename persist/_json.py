@@ -703,6 +703,8 @@ def copy_any(value: Any) -> Any:
     On an explicit stack, as deep as a value can be stored (``MAX_DEPTH``);
     a deeper value, or a cycle, is an EncodeError: it could not be stored.
     """
+    if type(value) in _PLAIN:  # the usual item of a dict[str, Any]: no more calls
+        return value
     try:
         return _copy_any(value, 0)
     except RecursionError:  # the caller was deep already
