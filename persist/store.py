@@ -18,6 +18,7 @@ from . import _core
 from ._files import create_like, lock_file
 from .codecs import codec_for
 from .errors import (
+    DecodeError,
     InvalidKeyError,
     KeyNotFoundError,
     MapExistsError,
@@ -384,7 +385,10 @@ class Store:
         for owner in owners:
             data = None if owner is None else owner._get_raw(rest)
             if data is not None:
-                return codec_for(value_type).decode(data)
+                try:
+                    return codec_for(value_type).decode(data)
+                except DecodeError as exc:
+                    raise DecodeError(f"key {key!r}: {exc}") from None
         raise KeyNotFoundError(key)
 
     def delete(self, key: str) -> bool:
