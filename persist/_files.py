@@ -10,7 +10,7 @@ import os
 from . import _core
 from .errors import StoreLockedError
 
-__all__ = ["create_like", "lock_file"]
+__all__ = ["create_like", "descriptors_on", "lock_file"]
 
 
 def lock_file(path: str) -> int:
@@ -73,3 +73,25 @@ def create_like(path: str, like: os.stat_result) -> int:
             ) from exc
         raise
     return fd
+
+
+def descriptors_on(*paths: str) -> list[int]:
+    """This process's descriptors open on any of the files at ``paths``
+    (for a forked child, which must not keep the parent's store files open:
+    it would keep their locks alive)."""
+    files = set()
+    for path in paths:
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            files.add((st.st_dev, st.st_ino))
+    try:
+        candidates: list[int] | range = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: try every plausible descriptor
+        candidates = range(min(os.sysconf("SC_OPEN_MAX"), 65536))
+    found = []
+    for fd in candidates:
+        with contextlib.suppress(OSError):
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) in files:
+                found.append(fd)
+    return found

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple, TypeVar, overload
 
 from . import _core
-from ._files import create_like, lock_file
+from ._files import create_like, descriptors_on, lock_file
 from .codecs import codec_for
 from .errors import (
     DecodeError,
@@ -104,7 +104,6 @@ class Store:
         self._sync_thread: threading.Thread | None = None
         self._shrink_thread: threading.Thread | None = None
         self._shrink_stop = threading.Event()
-        self._shrink_fd = -1
         self.error_handler: Callable[[BaseException], object] = _log_error
         if path is not None:
             self.open(path)
@@ -438,7 +437,7 @@ class Store:
     def _shrink(self, writer: _core.WalWriter) -> None:
         path = writer.path
         tmp = path + SHRINK_SUFFIX
-        fd = self._shrink_fd = create_like(tmp, os.fstat(writer.fd))
+        fd = create_like(tmp, os.fstat(writer.fd))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             writer.start_capture()
@@ -455,7 +454,6 @@ class Store:
                 writer.abort()
             raise
         finally:
-            self._shrink_fd = -1
             if writer.fd != fd:
                 os.close(fd)
                 with contextlib.suppress(FileNotFoundError):
@@ -536,10 +534,12 @@ class Store:
         writer = self._writer
         if writer is None:
             return
-        for fd in (writer.detach(), self._shrink_fd):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        # the writer's descriptor, and a shrink's new file (open in a thread
+        # of the parent at any step, even before its fd was stored anywhere)
+        path = writer.path
+        for fd in [writer.detach(), *descriptors_on(path, path + SHRINK_SUFFIX)]:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         self._why_closed = (
             f"{self._path}: this store belongs to the parent process "
             f"(pid {self._pid}); open the file again in the child"
@@ -552,7 +552,6 @@ class Store:
         self._writer = None
         self._state = "closed"
         self._sync_thread = self._shrink_thread = None
-        self._shrink_fd = -1
         for m in self._all_maps():
             m._attach(None, self._why_closed)
 

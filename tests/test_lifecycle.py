@@ -1587,3 +1587,38 @@ def test_write_to_one_map_not_blocked_by_update_on_another_in_process(db_path):
     want.update({f"n:x{i}": i for i in range(5)})
     want.update({f"n:y{i}": i for i in range(5)})
     assert live_records(read_bytes(db_path)) == want
+
+
+def test_fork_while_a_shrink_has_its_new_file_open(tmp_path):
+    """A fork at the moment a shrink has just created its new file (made
+    deterministic by forking from the syscall seam's hook, right after the
+    create): the child holds no descriptor on it, so the parent's lock on the
+    new file ends with the parent's close."""
+    path = tmp_path / "s.db"
+    store = persist.Store(path)
+    m = store.map("m", int)
+    m.set("a", 1)
+    m.set("a", 2)
+    seen: dict[str, object] = {}
+
+    def hook(name: str) -> None:
+        if name == "fchmod" and "held" not in seen:
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: report and leave at once
+                held = fds_of(f"{path}.shrink-tmp") + fds_of(path)
+                os.write(w, json.dumps(held).encode())
+                os._exit(0)
+            os.close(w)
+            seen["held"] = json.loads(os.read(r, 4096))
+            os.close(r)
+            os.waitpid(pid, 0)
+
+    persist._core._set_fault_hook(hook)
+    try:
+        store.shrink()
+    finally:
+        persist._core._set_fault_hook(None)
+        store.close()
+    assert seen["held"] == []
+    assert live_records(read_bytes(path)) == {"m:a": 2}
