@@ -19,8 +19,8 @@ repeats and medians. The machine is shared and noisy: read the ratios, not
 the third digit.
 
 ``--strace`` counts system calls from outside the library, without touching
-its code: for each method it re-runs this script on one point (``--strace-n``
-threads, 8 by default) under ``strace -f -c --seccomp-bpf -e
+its code: for each method it re-runs this script on one point per thread count
+(``--strace-threads``, 1,2,8,16 by default) under ``strace -f -c --seccomp-bpf -e
 trace=write,pwrite64,writev,fsync,fdatasync`` and divides the counts by the
 records the run wrote. ptrace slows every traced system call, which tends to
 make batches larger, so take fsyncs per record under strace as an indication
@@ -185,11 +185,11 @@ def table(results: dict) -> str:
     st = results.get("strace")
     if st:
         out += "\n\nSystem calls per record (under strace, see the docstring):\n\n"
-        out += "| method | threads | records | writes/record | fsyncs/record | records/fsync |\n"
-        out += "|---|---|---|---|---|---|\n"
+        out += "| method | threads | records | writes/record | fsyncs/record | records/write | records/fsync |\n"
+        out += "|---|---|---|---|---|---|---|\n"
         for s in st:
             if "error" in s:
-                out += f"| ? | ? | strace failed: {s['error'][:80]} | | | |\n"
+                out += f"| ? | ? | strace failed: {s['error'][:80]} | | | | |\n"
                 continue
 
             def f(x, fmt):
@@ -198,7 +198,7 @@ def table(results: dict) -> str:
             out += (
                 f"| {s['method']} | {s['threads']} | {s['records']:,} | "
                 f"{f(s['writes_per_record'], '.3f')} | {f(s['fsyncs_per_record'], '.3f')} | "
-                f"{f(s['records_per_fsync'], '.1f')} |\n"
+                f"{f(s['records_per_write'], '.1f')} | {f(s['records_per_fsync'], '.1f')} |\n"
             )
     elif "strace" in results:
         out += "\n\n(strace not available: system calls not counted)\n"
@@ -224,7 +224,9 @@ def main() -> None:
     ap.add_argument(
         "--strace", action="store_true", help="count write/fsync calls per record"
     )
-    ap.add_argument("--strace-n", type=int, default=8, help="threads of the strace run")
+    ap.add_argument(
+        "--strace-threads", default="1,2,8,16", help="thread counts of the strace runs"
+    )
     ap.add_argument("--quick", action="store_true", help="0.5 s points, 1 repeat")
     ap.add_argument("--dir", default=None, help="parent of the temporary directory")
     args = ap.parse_args()
@@ -270,7 +272,7 @@ def main() -> None:
         results["strace"] = []
         if shutil.which("strace"):
             for m in methods:
-                for n in sorted({1, args.strace_n}):
+                for n in [int(x) for x in args.strace_threads.split(",")]:
                     s = strace_point(m, n, args.seconds)
                     results["strace"].append(s)
     print(table(results))
