@@ -147,6 +147,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "switchinterval_s": sys.getswitchinterval(),
+        "loadavg_at_start": os.getloadavg(),
     }
     try:
         info["free_h"] = subprocess.run(
@@ -275,6 +276,7 @@ def main() -> None:
                 for n in [int(x) for x in args.strace_threads.split(",")]:
                     s = strace_point(m, n, args.seconds)
                     results["strace"].append(s)
+    results["loadavg_at_end"] = os.getloadavg()
     print(table(results))
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

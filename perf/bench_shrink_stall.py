@@ -289,6 +289,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "switchinterval_s": sys.getswitchinterval(),
+        "loadavg_at_start": os.getloadavg(),
     }
     for key, cmd in (("free_h", ["free", "-h"]),):
         try:
@@ -409,6 +410,7 @@ def main() -> None:
                     file=sys.stderr,
                 )
     results["summary"] = {m: summarize(results["runs"][m]) for m in modes}
+    results["loadavg_at_end"] = os.getloadavg()
     print(table(results))
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
