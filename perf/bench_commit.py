@@ -278,6 +278,14 @@ def main() -> None:
                     results["strace"].append(s)
     results["loadavg_at_end"] = os.getloadavg()
     print(table(results))
+    mach = results["machine"]
+    print(
+        f"\nMachine: {mach['nproc']} CPUs, Python {mach['python']}, git {mach.get('git', '?')}; "
+        "load average (1/5/15 min) at start "
+        + "/".join(f"{x:.1f}" for x in mach["loadavg_at_start"])
+        + ", at end "
+        + "/".join(f"{x:.1f}" for x in results["loadavg_at_end"])
+    )
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w") as f:
