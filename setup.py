@@ -31,6 +31,7 @@ extensions = [
             "persist/_core_keys.pxi",
             "persist/_core_map.pxi",
             "persist/_core_parser.pxi",
+            "persist/_core_sys.pxi",
             "persist/_core_writer.pxi",
         ],
     ),

@@ -1,7 +1,44 @@
 # Declarations of the compiled core's classes: fields and cdef methods.
-# Bodies live in _core_map.pxi, _core_writer.pxi and _core_parser.pxi.
+# Bodies live in _core_map.pxi, _core_writer.pxi, _core_sys.pxi and
+# _core_parser.pxi.
+#
+# LOCK ORDER (a thread holding one of these may take only those below it):
+#
+#   1. Store._close_lock          held for a whole close(); close and shrink
+#      Store._shrink_lock         never take a shard lock
+#   2. Store._lock                map registry and state changes (short)
+#   3. _Shard.lock                one key's shard while its memory changes and
+#                                 its record is queued, and while an update fn
+#                                 runs; re-entrant for its owner thread; never
+#                                 two of them waited for without the deadlock
+#                                 check (a waits-for graph: a cycle raises
+#                                 DeadlockError instead of waiting)
+#   4. WalWriter leader role      one thread writes/fsyncs/switches files; a
+#                                 flag under mu, not a lock, so it is never
+#                                 held across a wait for anything above
+#   5. WalWriter.mu               queue, counters, pending async changes; held
+#                                 for memcpy-sized work, never across I/O
+#
+#   The GIL: every wait for 3, 4 or 5 releases it first (try-lock, then wait
+#   without it), and a thread never waits for the GIL while holding 5 unless
+#   it got 5 without the GIL (then every GIL holder that wants 5 releases the
+#   GIL before waiting).  Waits wake every 20 ms to run signal handlers, so
+#   Ctrl-C interrupts them.  Readers take none of these locks (a decoded value
+#   is installed only if the shard's lock is free at once).
+#
+# FREE THREADING: the shared state is guarded by the locks above, except the
+# lock-free reads: dict lookups in a shard (per-object locks make them safe),
+# and the plain loads of WalWriter.closed/failed hints and PersistMap.writer,
+# which would need atomics (relaxed loads) to be strictly race-free there.
 
 from cpython.pythread cimport PyThread_type_lock
+
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_mutex_t:
+        pass
+    ctypedef struct pthread_cond_t:
+        pass
 
 
 cdef class _Raw:
@@ -11,47 +48,68 @@ cdef class _Raw:
 
 
 cdef class _Shard:
-    """One slice of a map: a dict, its async changes not yet queued, a lock."""
+    """One slice of a map: a dict and the lock its writers hold."""
     cdef dict data
-    cdef dict pending          # key -> encoded value (set) or None (delete)
     cdef PyThread_type_lock lock
     cdef unsigned long owner   # thread holding the lock (re-entrant for update fns)
     cdef int depth
 
     cdef int acquire(self) except -1
+    cdef int _wait(self, unsigned long me) except -1
     cdef void release(self) noexcept
 
 
 cdef class WalWriter:
-    cdef readonly int fd
+    cdef int fd
     cdef readonly object path
-    # records queued by writers, not yet handed to write(2); guarded by mu
-    cdef char* buf
+    cdef pthread_mutex_t mu
+    cdef pthread_cond_t changed    # written/synced ends moved, leader role freed
+    cdef pthread_cond_t arrived    # a record was queued (a gathering leader waits)
+    # -- guarded by mu
+    cdef char* buf                 # queued records
     cdef Py_ssize_t buf_len, buf_cap, buf_records
-    # the batch being written; guarded by io
-    cdef char* out
-    cdef Py_ssize_t out_len, out_pos, out_cap, out_records
     cdef long long queued_end      # bytes ever queued
     cdef long long written_end     # bytes ever written
     cdef long long synced_end      # bytes ever fsync'd
-    cdef readonly long long file_records
-    cdef PyThread_type_lock mu     # protects buf
-    cdef PyThread_type_lock io     # one thread at a time writes / fsyncs
+    cdef long long fsync_wanted    # highest end a caller waits to see fsync'd
+    cdef list dirty                # maps holding pending async changes
+    cdef bint leading              # the leader role is taken
+    cdef bint gathering            # the leader waits for more records
+    cdef bint header_pending       # queue the header before the first record
+    cdef readonly bint accepting   # new records are taken (False from close on)
+    cdef readonly bint released    # the descriptor was handed back
+    cdef readonly object failure   # the fsync error that failed the store
+    cdef object refusal            # the NotOpenError message once not accepting
+    # -- owned by the leader
+    cdef char* out                 # the batch being written
+    cdef Py_ssize_t out_len, out_pos, out_cap, out_records
     cdef long long cut_at          # torn tail to cut before the first append, or -1
-    cdef bint header_pending       # write the header before the first record
     cdef object capture            # bytearray of everything written during a shrink
-    cdef public bint async_dirty   # some map holds async changes not queued yet
-    cdef readonly bint closed
+    cdef Py_ssize_t capture_records
+    cdef Py_ssize_t last_batch     # records in the last fsync'd batch
+    cdef readonly long long file_records
 
+    cdef int lock(self) except -1
+    cdef void unlock(self) noexcept
+    cdef int wait_changed(self) except -1
+    cdef int check_accepting(self) except -1
+    cdef int queue_header(self) except -1
+    cdef int queue_pending(self) except -1
+    cdef int append(self, char kind, bytes prefix, const char* key,
+                    Py_ssize_t klen, const char* val, Py_ssize_t vlen) except -1
     cdef long long queue_record(self, char kind, bytes prefix, const char* key,
                                 Py_ssize_t klen, const char* val,
                                 Py_ssize_t vlen) except -1
-    cdef int commit(self, long long end, bint fsync) except -1
-    cdef int _write_out(self) except -1
-    cdef int _write_batch(self) except -1
-    cdef int _prepare_file(self) except -1
-    cdef int _write_all(self, const char* p, Py_ssize_t size) except -1
-    cdef int _fsync(self) except -1
+    cdef int put_pending(self, PersistMap m, object key, object data) except -1
+    cdef int commit(self, long long end, bint want_fsync) except -1
+    cdef int check_written(self) except -1
+    cdef int take_role(self) except -1
+    cdef void drop_role(self) noexcept
+    cdef int lead(self) except -1
+    cdef int gather(self) except -1
+    cdef int write_queued(self, bint want_fsync) except -1
+    cdef int prepare_file(self) except -1
+    cdef int fail(self, object exc) except -1
 
 
 cdef class PersistMap:
@@ -64,8 +122,11 @@ cdef class PersistMap:
     cdef list shards
     cdef Py_ssize_t mask
     cdef WalWriter writer          # None while the store is not open
+    cdef object why_closed         # the NotOpenError message while writer is None
+    cdef dict pending              # key -> encoded value or None; guarded by writer.mu
 
     cdef inline _Shard shard_for(self, object key)
+    cdef WalWriter open_writer(self)
     cdef object _decode_raw(self, object key, _Raw raw)
     cdef object _materialize(self, _Shard shard, object key, _Raw raw)
     cdef list _shard_items(self, _Shard shard)
@@ -73,10 +134,7 @@ cdef class PersistMap:
     cdef int _write(self, object key, object value, int durability) except -1
     cdef bint _remove(self, object key, int durability) except -1
     cdef object _update(self, object key, object fn, int durability)
-    cdef long long _log(self, WalWriter writer, _Shard shard, object key,
-                        const char* k, Py_ssize_t klen, object data,
-                        int durability) except -1
-    cdef int _queue_pending_key(self, _Shard shard, object key) except -1
-    cdef int _before_sync_write(self, WalWriter writer, int durability) except -1
+    cdef long long _log(self, WalWriter writer, object key, const char* k,
+                        Py_ssize_t klen, object data, int durability) except -1
     cdef int _load_put(self, object key, _Raw raw) except -1
     cdef int _load_delete(self, object key) except -1

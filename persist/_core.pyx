@@ -7,6 +7,7 @@ Hot paths (get, set_async, set, load) are cdef code with no Python wrapper in
 between; everything else (open, lock, shrink, threads) lives in persist.store.
 """
 
+include "_core_sys.pxi"
 include "_core_keys.pxi"
 include "_core_writer.pxi"
 include "_core_map.pxi"

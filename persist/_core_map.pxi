@@ -3,15 +3,24 @@
 # A map is N shards, each a dict plus a lock.  Reads take no lock (a dict
 # lookup is atomic under the GIL and under free-threaded CPython's per-object
 # locking); writers hold the key's shard lock while they change memory and
-# queue the WAL record, so memory order and file order agree per key, and
-# update() is atomic against every other writer of its key.
+# queue the WAL record (or the pending async change), so memory order and file
+# order agree per key, and update() is atomic against every other writer of
+# its key.  The lock order is written in _core.pxd.
 
 cimport cython
 from cpython.dict cimport PyDict_Items, PyDict_Keys, PyDict_Values
-from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.pythread cimport (
+    PY_LOCK_ACQUIRED, NOWAIT_LOCK, WAIT_LOCK, PyLockStatus, PyThread_acquire_lock,
+    PyThread_allocate_lock, PyThread_free_lock, PyThread_get_thread_ident,
+    PyThread_release_lock,
+)
 from types import GenericAlias
 
-from persist.errors import DecodeError, NotOpenError
+from persist.errors import DeadlockError, DecodeError, NotOpenError
+
+cdef extern from "pythread.h":
+    PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock, long long microseconds,
+                                             int intr_flag) nogil
 
 cdef enum Durability:
     MEMORY = 0      # memory only (set_in_memory, update_in_memory)
@@ -27,6 +36,36 @@ cdef enum UpdateState:
 
 cdef object MISSING = object()
 DEFAULT_SHARDS = 16
+cdef long long WAKE_US = 20000      # a shard-lock wait wakes this often
+
+# Who waits for which shard, for the deadlock check (guarded by graph_lock).
+cdef PyThread_type_lock graph_lock = PyThread_allocate_lock()
+cdef dict waiting_for = {}          # thread id -> _Shard
+
+
+cdef inline void lock_wait(PyThread_type_lock lock) noexcept:
+    """Take ``lock``, releasing the GIL only if we have to wait."""
+    if not PyThread_acquire_lock(lock, NOWAIT_LOCK):
+        with nogil:
+            PyThread_acquire_lock(lock, WAIT_LOCK)
+
+
+cdef int refuse_cycle(_Shard shard, unsigned long me) except -1:
+    """Raise DeadlockError if the owner of ``shard`` waits, through a chain of
+    shard owners, for a shard ``me`` holds (graph_lock held)."""
+    cdef unsigned long owner = shard.owner
+    cdef Py_ssize_t hops = 0
+    while owner != 0 and hops <= len(waiting_for):
+        if owner == me:
+            raise DeadlockError(
+                "an update function holds a key this thread holds and waits for "
+                "one this thread's update function holds; waiting would never end")
+        nxt = waiting_for.get(owner)
+        if nxt is None:
+            return 0
+        owner = (<_Shard>nxt).owner
+        hops += 1
+    return 0
 
 
 @cython.final
@@ -49,7 +88,6 @@ cdef inline _Raw make_raw(bytes data, Py_ssize_t line):
 cdef class _Shard:
     def __cinit__(self):
         self.data = {}
-        self.pending = {}
         self.lock = PyThread_allocate_lock()
         if self.lock == NULL:
             raise MemoryError()
@@ -63,10 +101,38 @@ cdef class _Shard:
         if self.depth and self.owner == me:
             self.depth += 1     # a write from inside an update fn of this shard
             return 0
-        lock_wait(self.lock)
+        if not PyThread_acquire_lock(self.lock, NOWAIT_LOCK):
+            self._wait(me)
         self.owner = me
         self.depth = 1
         return 0
+
+    cdef int _wait(self, unsigned long me) except -1:
+        """Wait for the lock without the GIL, WAKE_US at a time (signal
+        handlers run in between), refusing a wait that would never end."""
+        cdef PyLockStatus got
+        lock_wait(graph_lock)
+        try:
+            refuse_cycle(self, me)
+            waiting_for[me] = self
+        finally:
+            PyThread_release_lock(graph_lock)
+        try:
+            while True:
+                with nogil:
+                    got = PyThread_acquire_lock_timed(self.lock, WAKE_US, 0)
+                if got == PY_LOCK_ACQUIRED:
+                    return 0
+                PyErr_CheckSignals()
+                lock_wait(graph_lock)   # the owner may have started waiting since
+                try:
+                    refuse_cycle(self, me)
+                finally:
+                    PyThread_release_lock(graph_lock)
+        finally:
+            lock_wait(graph_lock)
+            waiting_for.pop(me, None)
+            PyThread_release_lock(graph_lock)
 
     cdef void release(self) noexcept:
         self.depth -= 1
@@ -129,6 +195,7 @@ cdef class PersistMap:
         self.shards = [_Shard() for _ in range(shards)]
         self.mask = shards - 1
         self.writer = None
+        self.pending = {}
 
     __class_getitem__ = classmethod(GenericAlias)
 
@@ -141,9 +208,15 @@ cdef class PersistMap:
     cdef inline _Shard shard_for(self, object key):
         return <_Shard>self.shards[<size_t>hash(key) & <size_t>self.mask]
 
+    cdef WalWriter open_writer(self):
+        cdef WalWriter writer = self.writer
+        if writer is None:
+            raise NotOpenError(
+                self.why_closed or f"map {self.name!r}: the store is not open")
+        return writer
+
     cdef object _lookup(self, object key, bint *found):
-        if self.writer is None:
-            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        self.open_writer()
         if not PyUnicode_Check(key):
             raise TypeError(f"key must be str, not {type(key).__name__}")
         cdef _Shard shard = self.shard_for(key)
@@ -166,17 +239,18 @@ cdef class PersistMap:
             ) from None
 
     cdef object _materialize(self, _Shard shard, object key, _Raw raw):
-        """Decode a value loaded from disk and keep the result in its place."""
+        """Decode a value loaded from disk and keep the result in its place
+        if the shard's lock is free at once (a reader never waits for it)."""
         value = self._decode_raw(key, raw)
-        shard.acquire()
-        try:
-            current = shard.data.get(key, MISSING)
-            if current is raw:
-                shard.data[key] = value
-            elif current is not MISSING and type(current) is not _Raw:
-                value = current     # a writer replaced it meanwhile: newest wins
-        finally:
-            shard.release()
+        if PyThread_acquire_lock(shard.lock, NOWAIT_LOCK):
+            try:
+                current = shard.data.get(key, MISSING)
+                if current is raw:
+                    shard.data[key] = value
+                elif current is not MISSING and type(current) is not _Raw:
+                    value = current     # a writer replaced it meanwhile: newest wins
+            finally:
+                PyThread_release_lock(shard.lock)
         return value
 
     cdef list _shard_items(self, _Shard shard):
@@ -190,72 +264,41 @@ cdef class PersistMap:
             if type(value) is _Raw:
                 items[i] = (key, self._decode_raw(key, <_Raw>value))
                 decoded.append((key, value, items[i][1]))
-        if decoded:
-            shard.acquire()
+        if decoded and PyThread_acquire_lock(shard.lock, NOWAIT_LOCK):
             try:
                 for key, raw, value in decoded:
                     if shard.data.get(key) is raw:
                         shard.data[key] = value
             finally:
-                shard.release()
+                PyThread_release_lock(shard.lock)
         return items
 
-    cdef inline int _before_sync_write(self, WalWriter writer, int durability) except -1:
-        """Queue the store's async changes first, so the file keeps call order.
-
-        Done before taking our shard lock: a thread never holds two shard locks.
-        """
-        if durability >= SYNC and writer.async_dirty:
-            self.store._drain_async(writer)
-        return 0
-
-    cdef long long _log(self, WalWriter writer, _Shard shard, object key,
-                        const char* k, Py_ssize_t klen, object data,
-                        int durability) except -1:
-        """Record a change of ``key`` (``data`` None = delete) for its durability:
-        pending for the background sync, or queued on the writer.  The shard
-        lock is held.  Returns the queued record's end (0: nothing to commit)."""
+    cdef long long _log(self, WalWriter writer, object key, const char* k,
+                        Py_ssize_t klen, object data, int durability) except -1:
+        """Record a change of ``key`` (``data`` None = delete) for its
+        durability: pending for the background sync, or queued after every
+        pending async change.  The shard lock is held.  Returns the queued
+        record's end (0: nothing to commit)."""
         if durability == ASYNC:
-            shard.pending[key] = data
-            writer.async_dirty = True
+            writer.put_pending(self, key, data)
             return 0
         if durability == MEMORY:
             return 0
-        if shard.pending:
-            self._queue_pending_key(shard, key)
         if data is None:
             return writer.queue_record(b'D', self.prefix, k, klen, b"", 0)
         return writer.queue_record(b'S', self.prefix, k, klen, <bytes>data,
                                    len(<bytes>data))
 
-    cdef int _queue_pending_key(self, _Shard shard, object key) except -1:
-        """Queue the key's async change ahead of a synchronous write of it
-        (one made after _before_sync_write by another thread)."""
-        data = shard.pending.pop(key, MISSING)
-        if data is MISSING:
-            return 0
-        cdef Py_ssize_t klen
-        cdef const char* k = key_utf8(key, &klen)
-        if data is None:
-            self.writer.queue_record(b'D', self.prefix, k, klen, b"", 0)
-        else:
-            self.writer.queue_record(b'S', self.prefix, k, klen, <bytes>data,
-                                     len(<bytes>data))
-        return 0
-
     cdef int _write(self, object key, object value, int durability) except -1:
-        cdef WalWriter writer = self.writer
-        if writer is None:
-            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        cdef WalWriter writer = self.open_writer()
         cdef Py_ssize_t klen
         cdef const char* k = key_utf8(key, &klen)
         cdef bytes data = self._encode(value)
         cdef _Shard shard = self.shard_for(key)
         cdef long long end = 0
-        self._before_sync_write(writer, durability)
         shard.acquire()
         try:
-            end = self._log(writer, shard, key, k, klen, data, durability)
+            end = self._log(writer, key, k, klen, data, durability)
             shard.data[key] = value
         finally:
             shard.release()
@@ -264,19 +307,27 @@ cdef class PersistMap:
         return 0
 
     cdef bint _remove(self, object key, int durability) except -1:
-        cdef WalWriter writer = self.writer
-        if writer is None:
-            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        cdef WalWriter writer = self.open_writer()
         cdef Py_ssize_t klen
-        cdef const char* k = key_utf8(key, &klen)
+        cdef const char* k
+        cdef bytes loaded
+        try:
+            k = key_utf8(key, &klen)
+        except InvalidKeyError:
+            # a key loaded from a file (CRLF, a control character or invalid
+            # UTF-8 written by Go) that the key rules refuse: still deletable
+            if key not in self.shard_for(key).data:
+                raise
+            loaded = wal_key(key)
+            k = loaded
+            klen = len(loaded)
         cdef _Shard shard = self.shard_for(key)
         cdef long long end = 0
-        self._before_sync_write(writer, durability)
         shard.acquire()
         try:
             if key not in shard.data:
                 return False
-            end = self._log(writer, shard, key, k, klen, None, durability)
+            end = self._log(writer, key, k, klen, None, durability)
             del shard.data[key]
         finally:
             shard.release()
@@ -285,15 +336,12 @@ cdef class PersistMap:
         return True
 
     cdef object _update(self, object key, object fn, int durability):
-        cdef WalWriter writer = self.writer
-        if writer is None:
-            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        cdef WalWriter writer = self.open_writer()
         cdef Py_ssize_t klen
         cdef const char* k = key_utf8(key, &klen)
         cdef _Shard shard = self.shard_for(key)
         cdef long long end = 0
         cdef Update upd = Update.__new__(Update)
-        self._before_sync_write(writer, durability)
         shard.acquire()
         try:
             current = shard.data.get(key, MISSING)
@@ -308,14 +356,14 @@ cdef class PersistMap:
             if upd.state == DELETE:
                 if not upd.exists:
                     return (None, False)
-                end = self._log(writer, shard, key, k, klen, None, durability)
+                end = self._log(writer, key, k, klen, None, durability)
                 del shard.data[key]
                 result = (None, False)
             else:
                 value = upd.value
                 if not upd.exists and value is None and upd.state != SET:
                     return (None, False)
-                end = self._log(writer, shard, key, k, klen, self._encode(value),
+                end = self._log(writer, key, k, klen, self._encode(value),
                                 durability)
                 shard.data[key] = value
                 result = (value, True)
@@ -341,15 +389,13 @@ cdef class PersistMap:
         return value
 
     def __contains__(self, key):
-        if self.writer is None:
-            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        self.open_writer()
         if not PyUnicode_Check(key):
             raise TypeError(f"key must be str, not {type(key).__name__}")
         return key in self.shard_for(key).data
 
     def __len__(self):
-        if self.writer is None:
-            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        self.open_writer()
         cdef Py_ssize_t n = 0
         cdef _Shard shard
         for shard in self.shards:
@@ -362,8 +408,7 @@ cdef class PersistMap:
 
     def keys(self):
         """A list of the keys (each key present throughout appears once)."""
-        if self.writer is None:
-            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        self.open_writer()
         cdef list out = []
         cdef _Shard shard
         for shard in self.shards:
@@ -372,8 +417,7 @@ cdef class PersistMap:
 
     def items(self):
         """A list of ``(key, value)`` pairs."""
-        if self.writer is None:
-            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        self.open_writer()
         cdef list out = []
         cdef _Shard shard
         for shard in self.shards:
@@ -382,8 +426,7 @@ cdef class PersistMap:
 
     def values(self):
         """A list of the values."""
-        if self.writer is None:
-            raise NotOpenError(f"map {self.name!r}: the store is not open")
+        self.open_writer()
         cdef list out = []
         cdef list values
         cdef _Shard shard
@@ -473,47 +516,32 @@ cdef class PersistMap:
 
     # -- used by Store ------------------------------------------------------
 
-    def _attach(self, WalWriter writer):
+    def _attach(self, WalWriter writer, why_closed=None):
+        """Serve ``writer``'s file, or with None refuse calls with ``why_closed``."""
         self.writer = writer
+        self.why_closed = why_closed
 
-    def _drain(self):
-        """Queue every async change (under each shard's lock, so a later
-        synchronous write of the same key lands after it)."""
-        cdef _Shard shard
-        cdef Py_ssize_t klen
-        cdef const char* k
-        cdef WalWriter writer = self.writer
-        for shard in self.shards:
-            if not shard.pending:
-                continue
-            shard.acquire()
-            try:
-                for key, data in shard.pending.items():
-                    k = key_utf8(key, &klen)
-                    if data is None:
-                        writer.queue_record(b'D', self.prefix, k, klen, b"", 0)
-                    else:
-                        writer.queue_record(b'S', self.prefix, k, klen,
-                                            <bytes>data, len(<bytes>data))
-                shard.pending.clear()
-            finally:
-                shard.release()
+    def _shard_snapshot(self, Py_ssize_t index):
+        """A list of shard ``index``'s items, None past the last shard (for
+        shrink, which dumps a map in parts)."""
+        if index >= len(self.shards):
+            return None
+        return PyDict_Items((<_Shard>self.shards[index]).data)
 
-    def _dump_records(self, bytearray out):
-        """Append one S record per live key to ``out`` (for shrink)."""
-        cdef _Shard shard
-        cdef Py_ssize_t n = 0
-        for shard in self.shards:
-            for key, value in PyDict_Items(shard.data):
-                data = (<_Raw>value).data if type(value) is _Raw else self._encode(value)
-                out += b"S "
-                out += self.prefix
-                out += (<str>key).encode()
-                out += b"\n"
-                out += data
-                out += b"\n"
-                n += 1
-        return n
+    def _dump_items(self, list items, Py_ssize_t start, Py_ssize_t stop,
+                    bytearray out):
+        """Append one S record per item of ``items[start:stop]`` to ``out``."""
+        cdef Py_ssize_t i
+        for i in range(start, min(stop, len(items))):
+            key, value = items[i]
+            data = (<_Raw>value).data if type(value) is _Raw else self._encode(value)
+            out += b"S "
+            out += self.prefix
+            out += wal_key(key)
+            out += b"\n"
+            out += data
+            out += b"\n"
+        return max(0, min(stop, len(items)) - start)
 
     def _adopt(self, PersistMap other):
         """Take over the records of a raw map (registered after open)."""
@@ -526,7 +554,7 @@ cdef class PersistMap:
         cdef _Shard shard
         for shard in self.shards:
             shard.data.clear()
-            shard.pending.clear()
+        self.pending.clear()
 
     def _get_raw(self, key):
         """The stored JSON of ``key`` (bytes) for a raw map, or None."""
@@ -546,9 +574,7 @@ cdef class PersistMap:
 
     def _set_raw(self, key, bytes data):
         """Store already-encoded JSON under ``key`` (the plain Store API)."""
-        cdef WalWriter writer = self.writer
-        if writer is None:
-            raise NotOpenError("the store is not open")
+        cdef WalWriter writer = self.open_writer()
         cdef Py_ssize_t klen
         cdef const char* k = key_utf8(key, &klen)
         cdef _Shard shard = self.shard_for(key)
@@ -567,3 +593,10 @@ cdef class PersistMap:
     cdef int _load_delete(self, object key) except -1:
         self.shard_for(key).data.pop(key, None)
         return 0
+
+
+def _after_fork_in_child():
+    """Forget the deadlock check's state: a parent thread may have held its lock."""
+    global graph_lock
+    graph_lock = PyThread_allocate_lock()
+    waiting_for.clear()

@@ -1,29 +1,51 @@
-# WAL writer: records are appended to one in-memory buffer under a short lock;
-# whoever needs them on disk takes the io lock and writes *everything* queued
-# with one write(2) (and one fsync when asked).  Threads that queued while the
-# previous write ran find their bytes already written when they get the io
-# lock: that is the group commit.
+# WAL writer with group commit.
+#
+# Writers append records to one buffer under ``mu`` and note the end offset
+# of their record.  A caller that needs its bytes on disk either finds them
+# written already, or takes the leader role if it is free, or sleeps (without
+# the GIL) until the leader is done.  The leader takes the whole buffer,
+# writes it with one write(2) and, if anyone asked for it, one fsync, then
+# wakes everyone; meanwhile new records pile up in the other buffer for the
+# next leader.  An fsync leader waits up to GATHER_NS for as many records as
+# its last batch held, so batches grow with the number of writers.
+#
+# Async changes wait in each map's ``pending`` dict (under ``mu``) and are
+# queued ahead of the next synchronous record, whoever writes it: the file
+# keeps call order across keys and maps without taking any shard lock.
+#
+# States: accepting -> (stop) refusing -> (release) released; orthogonally
+# ``failure`` is set by a failed fsync: nothing is written after it.
 
-from libc.errno cimport errno, EINTR
-from libc.stdlib cimport malloc, realloc, free
+from libc.stdlib cimport realloc, free
 from libc.string cimport memcpy
-from posix.unistd cimport write, fsync, ftruncate
-from cpython.pythread cimport (
-    PyThread_allocate_lock, PyThread_free_lock, PyThread_acquire_lock,
-    PyThread_release_lock, WAIT_LOCK, NOWAIT_LOCK,
-)
+from posix.time cimport timespec, clock_gettime, CLOCK_REALTIME
 
-from persist.errors import NotOpenError
+from persist.errors import NotOpenError, StoreFailedError
+
+cdef extern from "<pthread.h>" nogil:
+    int pthread_mutex_init(pthread_mutex_t*, const void*)
+    int pthread_mutex_destroy(pthread_mutex_t*)
+    int pthread_mutex_lock(pthread_mutex_t*)
+    int pthread_mutex_trylock(pthread_mutex_t*)
+    int pthread_mutex_unlock(pthread_mutex_t*)
+    int pthread_cond_init(pthread_cond_t*, const void*)
+    int pthread_cond_destroy(pthread_cond_t*)
+    int pthread_cond_broadcast(pthread_cond_t*)
+    int pthread_cond_signal(pthread_cond_t*)
+    int pthread_cond_timedwait(pthread_cond_t*, pthread_mutex_t*, const timespec*)
 
 cdef bytes HEADER = b"go-persist 1\n"
 HEADER_BYTES = HEADER
+cdef long WAKE_NS = 20000000        # waits wake this often to run signal handlers
+cdef long GATHER_NS = 300000        # longest wait of a leader for a full batch
 
 
-cdef inline void lock_wait(PyThread_type_lock lock) noexcept:
-    """Take ``lock``, releasing the GIL only if we have to wait."""
-    if not PyThread_acquire_lock(lock, NOWAIT_LOCK):
-        with nogil:
-            PyThread_acquire_lock(lock, WAIT_LOCK)
+cdef inline void deadline_in(timespec* ts, long nanos) noexcept nogil:
+    clock_gettime(CLOCK_REALTIME, ts)
+    ts.tv_nsec += nanos
+    if ts.tv_nsec >= 1000000000:
+        ts.tv_sec += 1
+        ts.tv_nsec -= 1000000000
 
 
 cdef int grow(char** buf, Py_ssize_t* cap, Py_ssize_t need) except -1:
@@ -39,21 +61,30 @@ cdef int grow(char** buf, Py_ssize_t* cap, Py_ssize_t need) except -1:
     return 0
 
 
+cdef bytes wal_key(object key):
+    """A key's bytes in the file; a key loaded with undecodable bytes
+    (surrogateescape) is written back byte for byte."""
+    try:
+        return (<str>key).encode()
+    except UnicodeEncodeError:
+        return (<str>key).encode("utf-8", "surrogateescape")
+
+
 cdef class WalWriter:
     """Appends S/D records to an open WAL file descriptor.
 
     :param fd: descriptor opened with O_APPEND, locked by the caller
     :param valid_end: length of the file's sound prefix; anything after it is a
         torn tail, cut before the first append (0 with an unusable header
-        means the header is rewritten too)
+        means the header is written again)
     :param records: complete records already in the file
     """
 
     def __cinit__(self):
-        self.mu = PyThread_allocate_lock()
-        self.io = PyThread_allocate_lock()
-        if self.mu == NULL or self.io == NULL:
-            raise MemoryError()
+        pthread_mutex_init(&self.mu, NULL)
+        pthread_cond_init(&self.changed, NULL)
+        pthread_cond_init(&self.arrived, NULL)
+        self.dirty = []
 
     def __init__(self, int fd, path, long long valid_end, long long file_size,
                  long long records):
@@ -62,235 +93,416 @@ cdef class WalWriter:
         self.file_records = records
         self.cut_at = valid_end if valid_end < file_size else -1
         self.header_pending = valid_end == 0
-        self.capture = None
+        self.accepting = True
 
     def __dealloc__(self):
         free(self.buf)
         free(self.out)
-        if self.mu != NULL:
-            PyThread_free_lock(self.mu)
-        if self.io != NULL:
-            PyThread_free_lock(self.io)
+        pthread_cond_destroy(&self.arrived)
+        pthread_cond_destroy(&self.changed)
+        pthread_mutex_destroy(&self.mu)
 
-    # -- queueing (called by maps under their shard lock) -------------------
+    @property
+    def fd(self):
+        return self.fd
+
+    # -- the mutex ----------------------------------------------------------
+
+    cdef int lock(self) except -1:
+        """Take mu; wait for it without the GIL (see the lock order)."""
+        if pthread_mutex_trylock(&self.mu) != 0:
+            with nogil:
+                pthread_mutex_lock(&self.mu)
+        return 0
+
+    cdef void unlock(self) noexcept:
+        pthread_mutex_unlock(&self.mu)
+
+    cdef int wait_changed(self) except -1:
+        """With mu held: sleep (no GIL) until woken or WAKE_NS pass, then run
+        signal handlers, so Ctrl-C reaches a waiting caller."""
+        cdef timespec ts
+        with nogil:
+            deadline_in(&ts, WAKE_NS)
+            pthread_cond_timedwait(&self.changed, &self.mu, &ts)
+        PyErr_CheckSignals()
+        return 0
+
+    cdef int check_accepting(self) except -1:
+        if self.failure is not None:
+            raise StoreFailedError(
+                f"{self.path}: an fsync failed earlier ({self.failure}); nothing more "
+                "is written: close the store and open it again"
+            ) from self.failure
+        if not self.accepting:
+            raise NotOpenError(self.refusal)
+        return 0
+
+    # -- queueing -----------------------------------------------------------
+
+    cdef int append(self, char kind, bytes prefix, const char* key,
+                    Py_ssize_t klen, const char* val, Py_ssize_t vlen) except -1:
+        """Append ``S <prefix><key>\\n<val>\\n`` (or a D record); mu held."""
+        cdef Py_ssize_t plen = len(prefix)
+        cdef Py_ssize_t need = 2 + plen + klen + 1 + vlen + 1
+        cdef char* p
+        if self.header_pending:
+            self.queue_header()
+        if self.buf_len + need > self.buf_cap:
+            grow(&self.buf, &self.buf_cap, self.buf_len + need)
+        p = self.buf + self.buf_len
+        p[0] = kind
+        p[1] = b' '
+        p += 2
+        memcpy(p, <const char*>prefix, plen)
+        p += plen
+        memcpy(p, key, klen)
+        p += klen
+        p[0] = b'\n'
+        p += 1
+        memcpy(p, val, vlen)
+        p += vlen
+        p[0] = b'\n'
+        self.buf_len += need
+        self.buf_records += 1
+        self.queued_end += need
+        if self.gathering:
+            pthread_cond_signal(&self.arrived)
+        return 0
+
+    cdef int queue_header(self) except -1:
+        """Queue the header line of a new file (or one whose header was torn)
+        ahead of its first record; mu held."""
+        if self.buf_len + len(HEADER) > self.buf_cap:
+            grow(&self.buf, &self.buf_cap, self.buf_len + len(HEADER))
+        memcpy(self.buf + self.buf_len, <const char*>HEADER, len(HEADER))
+        self.buf_len += len(HEADER)
+        self.queued_end += len(HEADER)
+        self.header_pending = False
+        return 0
+
+    cdef int queue_pending(self) except -1:
+        """Queue every map's pending async changes (mu held)."""
+        cdef PersistMap m
+        cdef bytes k
+        for m in self.dirty:
+            for key, data in m.pending.items():
+                k = wal_key(key)
+                if data is None:
+                    self.append(b'D', m.prefix, k, len(k), b"", 0)
+                else:
+                    self.append(b'S', m.prefix, k, len(k), <bytes>data,
+                                len(<bytes>data))
+            m.pending.clear()
+        self.dirty = []
+        return 0
 
     cdef long long queue_record(self, char kind, bytes prefix, const char* key,
                                 Py_ssize_t klen, const char* val,
                                 Py_ssize_t vlen) except -1:
-        """Append ``S <prefix><key>\\n<val>\\n`` (or a D record); return its end."""
-        cdef Py_ssize_t plen = len(prefix)
-        cdef Py_ssize_t need = 2 + plen + klen + 1 + vlen + 1
-        cdef char* p
-        cdef long long end
-        lock_wait(self.mu)
+        """Queue a record after every pending async change; return its end."""
+        self.lock()
         try:
-            if self.closed:
-                raise NotOpenError("store is closed")
-            if self.buf_len + need > self.buf_cap:
-                grow(&self.buf, &self.buf_cap, self.buf_len + need)
-            p = self.buf + self.buf_len
-            p[0] = kind
-            p[1] = b' '
-            p += 2
-            memcpy(p, <const char*>prefix, plen)
-            p += plen
-            memcpy(p, key, klen)
-            p += klen
-            p[0] = b'\n'
-            p += 1
-            memcpy(p, val, vlen)
-            p += vlen
-            p[0] = b'\n'
-            self.buf_len += need
-            self.buf_records += 1
-            self.queued_end += need
-            end = self.queued_end
+            self.check_accepting()
+            if self.dirty:
+                self.queue_pending()
+            self.append(kind, prefix, key, klen, val, vlen)
+            return self.queued_end
         finally:
-            PyThread_release_lock(self.mu)
-        return end
+            self.unlock()
 
-    # -- writing (io lock) --------------------------------------------------
+    cdef int put_pending(self, PersistMap m, object key, object data) except -1:
+        """Keep an async change (``data`` None = delete) for the next flush."""
+        self.lock()
+        try:
+            self.check_accepting()
+            if not m.pending:
+                self.dirty.append(m)
+            m.pending[key] = data
+        finally:
+            self.unlock()
+        return 0
+
+    # -- committing ---------------------------------------------------------
 
     cdef int commit(self, long long end, bint want_fsync) except -1:
         """Return once the bytes up to ``end`` are written (and fsync'd)."""
-        lock_wait(self.io)
+        self.lock()
         try:
-            if self.written_end < end:
-                self._write_out()
-            if want_fsync and self.synced_end < end:
-                self._fsync()
+            if want_fsync and self.fsync_wanted < end:
+                self.fsync_wanted = end
+            while True:
+                if self.written_end >= end and (
+                        not want_fsync or self.synced_end >= end):
+                    return 0
+                self.check_written()
+                if self.leading:
+                    self.wait_changed()
+                else:
+                    self.lead()
         finally:
-            PyThread_release_lock(self.io)
+            self.unlock()
+
+    cdef int check_written(self) except -1:
+        """Refuse to wait for bytes that will never be written (mu held)."""
+        if self.failure is not None:
+            self.check_accepting()
+        if self.released:
+            raise NotOpenError(
+                f"{self.path}: the store was closed before this change was written")
         return 0
 
-    cdef int _write_out(self) except -1:
-        """Write a leftover batch (from a failed write), then everything queued.
-
-        The io lock is held.  Progress is kept on error, so the rest is retried
-        by the next writer and the file never misses or repeats a byte.
-        """
-        if self.out_pos < self.out_len:
-            self._write_batch()
-        # Swap buffers: writers keep queueing into the other one meanwhile.
-        cdef char* tmp
-        cdef Py_ssize_t tmp_cap
-        lock_wait(self.mu)
-        tmp = self.out
-        tmp_cap = self.out_cap
-        self.out = self.buf
-        self.out_cap = self.buf_cap
-        self.out_len = self.buf_len
-        self.out_records = self.buf_records
-        self.out_pos = 0
-        self.buf = tmp
-        self.buf_cap = tmp_cap
-        self.buf_len = 0
-        self.buf_records = 0
-        PyThread_release_lock(self.mu)
-        if self.out_len:
-            self._write_batch()
+    cdef int lead(self) except -1:
+        """Write (and fsync) everything queued as the leader; mu held on entry
+        and exit, released during the I/O."""
+        self.leading = True
+        try:
+            self.gather()
+            self.unlock()
+            try:
+                self.write_queued(False)
+            finally:
+                self.lock()
+        finally:
+            self.leading = False
+            pthread_cond_broadcast(&self.changed)
         return 0
 
-    cdef int _write_batch(self) except -1:
-        cdef Py_ssize_t n
-        cdef int err = 0
-        cdef int fd = self.fd
-        if self.closed:
-            raise NotOpenError("store is closed")
-        self._prepare_file()
-        while self.out_pos < self.out_len:
-            with nogil:
-                n = write(fd, self.out + self.out_pos, self.out_len - self.out_pos)
-                if n < 0:
-                    err = errno
-            if n < 0:
-                if err == EINTR:
-                    continue
-                raise OSError(err, f"write to {self.path} failed")
-            if self.capture is not None:
-                self.capture += self.out[self.out_pos:self.out_pos + n]
-            self.out_pos += n
-            self.written_end += n
-        self.file_records += self.out_records
-        self.out_records = 0
-        return 0
-
-    cdef int _prepare_file(self) except -1:
-        """Before the first append: cut a torn tail, write a missing header."""
-        cdef int err = 0
-        cdef int fd = self.fd
-        if self.cut_at >= 0:
-            with nogil:
-                if ftruncate(fd, self.cut_at) != 0:
-                    err = errno
-            if err:
-                raise OSError(err, f"cannot cut the torn tail of {self.path}")
-            self.cut_at = -1
-        if self.header_pending:
-            self._write_all(<const char*>HEADER, len(HEADER))
-            self.header_pending = False
-        return 0
-
-    cdef int _write_all(self, const char* p, Py_ssize_t size) except -1:
-        cdef Py_ssize_t n
-        cdef int err = 0
-        cdef int fd = self.fd
-        while size > 0:
-            with nogil:
-                n = write(fd, p, size)
-                if n < 0:
-                    err = errno
-            if n < 0:
-                if err == EINTR:
-                    continue
-                raise OSError(err, f"write to {self.path} failed")
-            p += n
-            size -= n
-        return 0
-
-    cdef int _fsync(self) except -1:
-        cdef long long target = self.written_end
-        cdef int rc
-        cdef int err = 0
-        cdef int fd = self.fd
+    cdef int gather(self) except -1:
+        """An fsync leader waits briefly for as many records as its last batch
+        held (mu held), so concurrent writers share one fsync."""
+        cdef timespec ts
+        if (self.last_batch <= 1 or self.fsync_wanted <= self.synced_end
+                or self.buf_records >= self.last_batch):
+            return 0
+        self.gathering = True
         with nogil:
-            rc = fsync(fd)
-            if rc != 0:
-                err = errno
-        if rc != 0:
-            raise OSError(err, f"fsync of {self.path} failed")
-        self.synced_end = target
+            deadline_in(&ts, GATHER_NS)
+            while self.buf_records < self.last_batch:
+                if pthread_cond_timedwait(&self.arrived, &self.mu, &ts) != 0:
+                    break
+        self.gathering = False
+        return 0
+
+    cdef int take_role(self) except -1:
+        """Wait for the leader role (a released writer keeps it for good)."""
+        self.lock()
+        try:
+            while self.leading:
+                if self.released:
+                    raise NotOpenError(f"{self.path}: the store is closed")
+                self.wait_changed()
+            self.leading = True
+        finally:
+            self.unlock()
+        return 0
+
+    cdef void drop_role(self) noexcept:
+        pthread_mutex_lock(&self.mu)
+        self.leading = False
+        pthread_cond_broadcast(&self.changed)
+        pthread_mutex_unlock(&self.mu)
+
+    cdef int write_queued(self, bint want_fsync) except -1:
+        """As the leader (mu not held): write a batch left by a failed write,
+        then everything queued; fsync if asked or if anyone waits for it.
+        A failed write(2) keeps its exact progress (retried by the next
+        leader); a failed fsync fails the store for good."""
+        cdef char* tmp
+        cdef Py_ssize_t tmp_cap, start
+        cdef Py_ssize_t wrote = 0          # records written by this call
+        cdef long long target
+        cdef bint fsync_now
+        while True:
+            if self.out_pos < self.out_len:
+                self.prepare_file()
+                start = self.out_pos
+                try:
+                    write_all(self.fd, self.out, self.out_len, &self.out_pos,
+                              self.path)
+                finally:
+                    if self.out_pos > start:
+                        if self.capture is not None:
+                            self.capture += self.out[start:self.out_pos]
+                        self.lock()
+                        self.written_end += self.out_pos - start
+                        self.unlock()
+                self.file_records += self.out_records
+                wrote += self.out_records
+                if self.capture is not None:
+                    self.capture_records += self.out_records
+                self.out_records = 0
+            self.lock()
+            if self.buf_len == 0:
+                fsync_now = want_fsync or self.fsync_wanted > self.synced_end
+                target = self.written_end
+                self.unlock()
+                break
+            tmp, tmp_cap = self.out, self.out_cap
+            self.out, self.out_cap = self.buf, self.buf_cap
+            self.out_len, self.out_pos = self.buf_len, 0
+            self.out_records = self.buf_records
+            self.buf, self.buf_cap = tmp, tmp_cap
+            self.buf_len = self.buf_records = 0
+            self.unlock()
+        if fsync_now and target > self.synced_end:
+            try:
+                fsync_fd(self.fd, self.path)
+            except OSError as exc:
+                self.fail(exc)
+                self.lock()
+                try:
+                    self.check_accepting()
+                finally:
+                    self.unlock()
+            self.lock()
+            self.synced_end = target
+            self.last_batch = wrote
+            self.unlock()
+        return 0
+
+    cdef int prepare_file(self) except -1:
+        """Before the first append: cut a torn tail (the leader's job)."""
+        if self.cut_at >= 0:
+            truncate_fd(self.fd, self.cut_at, self.path)
+            self.cut_at = -1
+        return 0
+
+    cdef int fail(self, object exc) except -1:
+        """Enter the failed state (an fsync failed); wake every waiter."""
+        self.lock()
+        if self.failure is None:
+            self.failure = exc
+        pthread_cond_broadcast(&self.changed)
+        self.unlock()
         return 0
 
     # -- Python-facing ------------------------------------------------------
 
     def flush(self, bint fsync=False):
-        """Write everything queued so far; fsync too when asked."""
-        lock_wait(self.io)
+        """Queue the pending async changes, write everything queued (and fsync)."""
+        cdef long long end
+        self.lock()
         try:
-            self._write_out()
-            if fsync and self.synced_end < self.written_end:
-                self._fsync()
+            self.check_written()
+            if self.dirty:
+                self.queue_pending()
+            end = self.queued_end
         finally:
-            PyThread_release_lock(self.io)
+            self.unlock()
+        self.commit(end, fsync)
 
     def write_header(self):
-        """Give a new (empty) file its header line now."""
-        lock_wait(self.io)
+        """Give a new file its header now (written and fsync'd)."""
+        self.lock()
         try:
-            self._prepare_file()
+            if self.header_pending:
+                self.queue_header()
         finally:
-            PyThread_release_lock(self.io)
+            self.unlock()
+        self.flush(True)
 
-    def has_unsynced(self):
-        """Whether records are queued, or written and not fsync'd yet."""
-        return self.queued_end > self.synced_end
+    def needs_flush(self):
+        """Whether async changes wait, or records are not fsync'd yet."""
+        self.lock()
+        try:
+            return bool(self.dirty) or self.queued_end > self.synced_end
+        finally:
+            self.unlock()
 
-    def close(self):
-        """Refuse further records; the caller flushed and owns the fd."""
-        lock_wait(self.io)
-        lock_wait(self.mu)
-        self.closed = True
-        PyThread_release_lock(self.mu)
-        PyThread_release_lock(self.io)
+    def stop(self, message):
+        """Refuse every new record with NotOpenError(message); the pending
+        async changes are queued in the same step, so none is lost."""
+        self.lock()
+        try:
+            if self.dirty:
+                self.queue_pending()
+            self.accepting = False
+            self.refusal = message
+        finally:
+            self.unlock()
+
+    def release(self):
+        """Keep the leader role for good and hand back the descriptor (the
+        caller closes it); waiters for unwritten bytes get NotOpenError."""
+        self.take_role()
+        self.lock()
+        fd, self.fd = self.fd, -1
+        self.released = True
+        pthread_cond_broadcast(&self.changed)
+        self.unlock()
+        return fd
 
     def detach(self):
-        """Drop everything queued without writing it (a forked child)."""
-        self.closed = True
-        self.buf_len = 0
-        self.out_len = self.out_pos = 0
+        """In a forked child: forget everything without touching the locks
+        (a parent thread may have held them at the fork); return the fd."""
+        fd, self.fd = self.fd, -1
+        self.accepting = False
+        self.released = True
+        self.buf_len = self.out_len = self.out_pos = 0
+        return fd
+
+    def fail_with(self, exc):
+        """Put the store in the failed state (a shrink's directory fsync)."""
+        self.fail(exc)
 
     # -- shrink support -----------------------------------------------------
 
     def start_capture(self):
-        """Write what is queued, then record every later write (for shrink)."""
-        lock_wait(self.io)
+        """Write everything queued (async changes too) to the current file,
+        then copy every later write into the capture."""
+        self.take_role()
         try:
-            self._write_out()
+            self.lock()
+            try:
+                self.check_accepting()
+                if self.dirty:
+                    self.queue_pending()
+            finally:
+                self.unlock()
+            self.write_queued(False)
             self.capture = bytearray()
+            self.capture_records = 0
         finally:
-            PyThread_release_lock(self.io)
+            self.drop_role()
 
-    def abort_capture(self):
-        lock_wait(self.io)
-        self.capture = None
-        PyThread_release_lock(self.io)
-
-    def finish_capture(self, swap):
-        """Write what is queued, then call ``swap(captured_bytes)`` with the io
-        lock held; ``swap`` installs the new file and returns
-        ``(fd, records)`` for it.  Writers wait meanwhile, nobody is lost."""
-        cdef bytes captured
-        lock_wait(self.io)
+    def end_capture(self):
+        """Take the leader role and keep it; write what is queued; return
+        ``(captured bytes, records)``.  Follow with ``switch`` or ``abort``."""
+        self.take_role()
         try:
-            self._write_out()
-            captured = bytes(self.capture)
-            fd, records = swap(captured)
-            self.fd = fd
-            self.file_records = records
-            self.cut_at = -1
-            self.header_pending = False
-            self.synced_end = self.written_end
-        finally:
+            self.lock()
+            try:
+                self.check_accepting()
+                if self.dirty:
+                    self.queue_pending()
+            finally:
+                self.unlock()
+            self.write_queued(False)
+        except BaseException:
             self.capture = None
-            PyThread_release_lock(self.io)
+            self.drop_role()
+            raise
+        captured = bytes(self.capture)
+        self.capture = None
+        return captured, self.capture_records
+
+    def abort(self, bint holding_role):
+        """Give up a shrink: stop capturing, free the role if held."""
+        if not holding_role:
+            self.take_role()
+        self.capture = None
+        self.drop_role()
+
+    def switch(self, int fd, long long records):
+        """Append to ``fd`` from now on (the new file, now at ``path``, holds
+        every record and is fsync'd); drop the role; return the old fd."""
+        old, self.fd = self.fd, fd
+        self.file_records = records
+        self.cut_at = -1
+        self.header_pending = False
+        self.lock()
+        self.synced_end = self.written_end
+        self.unlock()
+        self.drop_role()
+        return old

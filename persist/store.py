@@ -8,12 +8,14 @@ import fcntl
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, NamedTuple, TypeVar, overload
 
 from . import _core
+from ._files import create_like, lock_file
 from .codecs import codec_for
 from .errors import (
     InvalidKeyError,
@@ -22,7 +24,7 @@ from .errors import (
     NotOpenError,
     PersistError,
     ShrinkInProgressError,
-    StoreLockedError,
+    StoreFailedError,
 )
 
 __all__ = ["Stats", "Store", "open_single_map"]
@@ -31,6 +33,7 @@ T = TypeVar("T")
 log = logging.getLogger("persist")
 
 SHRINK_SUFFIX = ".shrink-tmp"
+SHRINK_CHUNK = 1 << 20  # shrink writes the new file in parts of about this size
 _open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
 
 
@@ -60,6 +63,10 @@ def _check_map_name(name: str) -> None:
 
 def _check_plain_key(key: str) -> None:
     _core.check_key(key)
+    if not key:
+        raise InvalidKeyError(
+            "the plain Store API's key must not be empty (Go cannot read 'S ')"
+        )
     if ":" in key:
         raise InvalidKeyError(
             f"plain Store API key {key!r} must not contain ':' (it would name a map)"
@@ -70,13 +77,26 @@ class Store:
     """A go-persist file holding any number of typed maps and orphan records.
 
     :param path: open this file at once (otherwise call ``open`` later)
+
+    Lifecycle (``_state``): ``closed`` -> ``open`` (open) -> ``closing``
+    (close: the writer refuses new records, the maps refuse new calls, the
+    threads stop, everything queued is written and fsync'd) -> ``closed`` (the
+    descriptor and its lock are released).  An interrupted close leaves
+    ``closing`` and the next close() resumes it.  The failed state is the
+    writer's: after a failed fsync every write raises StoreFailedError, reads
+    go on, close() releases.  A forked child's copy is ``closed`` at once and
+    says the store belongs to the parent.  The lock order is in _core.pxd.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._lock = threading.RLock()
+        self._close_lock = threading.Lock()
+        self._shrink_lock = threading.Lock()
         self._maps: dict[str, _core.PersistMap[Any]] = {}
         self._raw_maps: dict[str | None, _core.PersistMap[Any]] = {}
         self._writer: _core.WalWriter | None = None
+        self._state = "closed"
+        self._why_closed = "the store is not open"
         self._path: str | None = None
         self._pid = os.getpid()
         self._sync_interval = 1.0
@@ -84,7 +104,7 @@ class Store:
         self._sync_thread: threading.Thread | None = None
         self._shrink_thread: threading.Thread | None = None
         self._shrink_stop = threading.Event()
-        self._shrink_lock = threading.Lock()
+        self._shrink_fd = -1
         self.error_handler: Callable[[BaseException], object] = _log_error
         if path is not None:
             self.open(path)
@@ -113,8 +133,7 @@ class Store:
             self._wake.notify_all()
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<persist.Store {self._path!r} {state}, maps {sorted(self._maps)}>"
+        return f"<persist.Store {self._path!r} {self._state}, maps {sorted(self._maps)}>"
 
     # -- maps ---------------------------------------------------------------
 
@@ -146,13 +165,21 @@ class Store:
             raw = self._raw_maps.pop(name, None)
             if raw is not None:
                 m._adopt(raw)
-            if self._writer is not None:
+            if self._state == "open":
                 m._attach(self._writer)
+            else:
+                m._attach(None, self._why_closed)
             self._maps[name] = m
             return m
 
     def _route(self, name: str | None) -> _core.PersistMap[Any]:
-        """The map that records of ``name`` load into (a raw one if unregistered)."""
+        """The map that records of ``name`` load into (a raw one if unregistered).
+
+        Bare keys belong to the single map ``""`` when it is registered (Go's
+        OpenSingleMap reads them so); otherwise they are orphans.
+        """
+        if name is None and "" in self._maps:
+            name = ""
         if name is not None and name in self._maps:
             return self._maps[name]
         raw = self._raw_maps.get(name)
@@ -163,7 +190,8 @@ class Store:
         return raw
 
     def _all_maps(self) -> list[_core.PersistMap[Any]]:
-        return [*self._maps.values(), *self._raw_maps.values()]
+        with self._lock:
+            return [*self._maps.values(), *self._raw_maps.values()]
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -175,17 +203,18 @@ class Store:
         """
         path = os.fspath(path)
         with self._lock:
-            if self._writer is not None:
+            if self._state != "closed":
                 raise PersistError(f"store is already open on {self._path!r}")
-            fd = self._lock_file(path)
+            fd = lock_file(path)
             try:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path + SHRINK_SUFFIX)  # a crashed shrink's leftover
+                    _core.sys_unlink(path + SHRINK_SUFFIX)  # a crashed shrink's
                 self._route(None)
                 valid_end, size, records = _core.load(fd, path, self._route)
                 writer = _core.WalWriter(fd, path, valid_end, size, records)
-                if size == 0:
-                    writer.write_header()  # a new file gets it at once
+                if size == 0:  # a new file: header, fsync, and its directory entry
+                    writer.write_header()
+                    _core.sys_fsync_dir(path)
             except BaseException:
                 os.close(fd)
                 for m in self._all_maps():
@@ -195,6 +224,7 @@ class Store:
             self._path = path
             self._pid = os.getpid()
             self._writer = writer
+            self._state = "open"
             for m in self._all_maps():
                 m._attach(writer)
             _open_stores.add(self)
@@ -206,57 +236,67 @@ class Store:
             )
             self._sync_thread.start()
 
-    @staticmethod
-    def _lock_file(path: str) -> int:
-        """Open ``path`` and take its exclusive lock; retry if a shrink replaced it."""
-        while True:
-            fd = os.open(
-                path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
-            )
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise StoreLockedError(f"{path} is open in another Store") from None
-            st = os.fstat(fd)
-            try:
-                now = os.stat(path)
-            except FileNotFoundError:
-                now = None
-            if now is not None and (now.st_ino, now.st_dev) == (st.st_ino, st.st_dev):
-                return fd
-            os.close(fd)  # renamed over by the previous owner's shrink: try again
-
     def close(self) -> None:
-        """Flush async changes, fsync, stop background work and release the file."""
+        """Write every change made so far, fsync, stop background work and
+        release the file; may be called from any thread, twice, and again
+        after an interruption (it resumes)."""
+        if os.getpid() != self._pid:
+            return  # a forked child's copy: the parent's file is not ours
+        own_thread = threading.current_thread() in (
+            self._sync_thread,
+            self._shrink_thread,
+        )
+        # A background thread never waits for another closer: that closer
+        # may be joining it.  The other closer finishes the job.
+        if not self._close_lock.acquire(blocking=not own_thread):
+            return
+        try:
+            self._close(own_thread)
+        finally:
+            self._close_lock.release()
+
+    def _close(self, own_thread: bool) -> None:
         with self._lock:
             writer = self._writer
             if writer is None:
                 return
-            if os.getpid() != self._pid:  # a forked child: never touch the file
-                self._detach(writer)
-                return
-            self.stop_auto_shrink()
-            self._writer = None
-            with self._wake:
-                self._wake.notify_all()
-            if self._sync_thread is not None:
-                self._sync_thread.join()
-                self._sync_thread = None
-            try:
-                self._flush(writer, fsync=True)
-            finally:
-                self._detach(writer)
-                os.close(writer.fd)
-                _open_stores.discard(self)
+            self._state = "closing"
+            self._why_closed = f"{self._path}: the store is closed"
+            maps = [*self._maps.values(), *self._raw_maps.values()]
+        writer.stop(self._why_closed)  # from here no change is accepted
+        for m in maps:
+            m._attach(None, self._why_closed)
+        with self._wake:
+            self._wake.notify_all()
+        self._stop_thread(self._sync_thread)
+        self.stop_auto_shrink()
+        with self._shrink_lock:  # a shrink in another thread gives up first
+            pass
+        try:
+            if writer.failure is None:
+                writer.flush(fsync=True)
+        except (OSError, PersistError):
+            self._release(writer)
+            raise
+        self._release(writer)
 
-    def _detach(self, writer: _core.WalWriter) -> None:
-        writer.close()
-        self._writer = None
-        for m in self._all_maps():
-            m._attach(None)
-            m._clear()
-        self._raw_maps.clear()
+    def _release(self, writer: _core.WalWriter) -> None:
+        """The last step of close: hand back the descriptor and its lock."""
+        fd = writer.release()
+        os.close(fd)
+        with self._lock:
+            self._writer = None
+            self._state = "closed"
+            self._sync_thread = None
+            for m in self._all_maps():
+                m._clear()
+            self._raw_maps.clear()
+        _open_stores.discard(self)
+
+    @staticmethod
+    def _stop_thread(thread: threading.Thread | None) -> None:
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
 
     def __enter__(self) -> Store:
         return self
@@ -266,46 +306,50 @@ class Store:
 
     def _open_writer(self) -> _core.WalWriter:
         writer = self._writer
-        if writer is None:
-            raise NotOpenError("the store is not open")
+        if writer is None or self._state != "open":
+            raise NotOpenError(self._why_closed)
         return writer
+
+    def _report(self, exc: BaseException) -> None:
+        """Hand a background failure to error_handler; never let it escape."""
+        try:
+            self.error_handler(exc)
+        except Exception:
+            log.exception("persist error_handler raised while handling %r", exc)
 
     # -- flushing -----------------------------------------------------------
 
-    def _drain_async(self, writer: _core.WalWriter) -> None:
-        """Queue every map's pending async changes on the writer (call order)."""
-        writer.async_dirty = False
-        for m in self._all_maps():
-            m._drain()
-
-    def _flush(self, writer: _core.WalWriter, *, fsync: bool) -> None:
-        self._drain_async(writer)
-        writer.flush(fsync)
-
     def sync(self) -> None:
         """Write every pending async change to the file now (no fsync)."""
-        self._flush(self._open_writer(), fsync=False)
+        self._open_writer().flush(fsync=False)
 
     def fsync_all(self) -> None:
         """Write every pending async change, then fsync the file."""
-        self._flush(self._open_writer(), fsync=True)
+        self._open_writer().flush(fsync=True)
 
     def _sync_loop(self, writer: _core.WalWriter) -> None:
         """Every ``sync_interval``: write the async changes and fsync."""
+        last = time.monotonic()
         while True:
             with self._wake:
-                # Checked under the lock close() notifies with: no lost wake-up.
-                if self._writer is writer:
-                    self._wake.wait(self._sync_interval)
-            if self._writer is not writer:
+                # Checked under the lock close() and the sync_interval setter
+                # notify with: no lost wake-up; a new interval counts from the
+                # last flush.
+                while self._writer is writer and self._state == "open":
+                    remaining = last + self._sync_interval - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._wake.wait(remaining)
+            if self._writer is not writer or self._state != "open":
                 return
-            if not (writer.async_dirty or writer.has_unsynced()):
+            last = time.monotonic()
+            if writer.failure is not None or not writer.needs_flush():
                 continue
             try:
-                self._flush(writer, fsync=True)
+                writer.flush(fsync=True)
             except Exception as exc:  # reported; retried next round
-                if self._writer is writer:
-                    self.error_handler(exc)
+                if self._writer is writer and self._state == "open":
+                    self._report(exc)
 
     # -- plain Store API (orphan records) -----------------------------------
 
@@ -329,17 +373,17 @@ class Store:
         self._open_writer()
         _core.check_key(key)
         head, sep, rest = key.partition(":")
-        name = head if sep else None  # a bare key is an orphan record
-        if not sep:
-            rest = key
         with self._lock:
-            owner = self._maps.get(name) if name is not None else None
-            if owner is None:
-                owner = self._raw_maps.get(name)
-        data = None if owner is None else owner._get_raw(rest)
-        if data is None:
-            raise KeyNotFoundError(key)
-        return codec_for(value_type).decode(data)
+            if sep:
+                owners = [self._maps.get(head) or self._raw_maps.get(head)]
+            else:  # a bare key: an orphan, or a key of the single map
+                rest = key
+                owners = [self._raw_maps.get(None), self._maps.get("")]
+        for owner in owners:
+            data = None if owner is None else owner._get_raw(rest)
+            if data is not None:
+                return codec_for(value_type).decode(data)
+        raise KeyNotFoundError(key)
 
     def delete(self, key: str) -> bool:
         """Delete the bare ``key``; False if it did not exist."""
@@ -352,23 +396,26 @@ class Store:
     def stats(self) -> Stats:
         """Live keys and the number of complete records in the file."""
         writer = self._open_writer()
-        with self._lock:
-            maps = self._all_maps()
         active = 0
-        for m in maps:
+        for m in self._all_maps():
             active += len(m)
         return Stats(active, writer.file_records)
 
     def shrink(self) -> None:
         """Rewrite the file with one record per live key; writers keep going.
 
-        Crash-safe: a temporary file is written, fsync'd, locked and renamed
-        over the old one, then the directory is fsync'd.
+        Crash-safe and atomic against everything: the new file is written
+        next to the old one (created exclusively, with its mode and owner),
+        fsync'd and locked, and renamed over it in the same step as the
+        writer switches to it; then the directory is fsync'd.  A failure
+        before the rename leaves the store on its file; a failed directory
+        fsync fails the store (StoreFailedError).
         """
         writer = self._open_writer()
         if not self._shrink_lock.acquire(blocking=False):
             raise ShrinkInProgressError(f"{self._path} is being shrunk already")
         try:
+            self._open_writer()  # a close may have begun meanwhile
             self._shrink(writer)
         finally:
             self._shrink_lock.release()
@@ -376,44 +423,58 @@ class Store:
     def _shrink(self, writer: _core.WalWriter) -> None:
         path = writer.path
         tmp = path + SHRINK_SUFFIX
-        fd = os.open(
-            tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o644
-        )
-        installed = False
+        fd = self._shrink_fd = create_like(tmp, os.fstat(writer.fd))
+        capturing = holding_role = installed = False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._drain_async(writer)  # into the old file, not the capture
             writer.start_capture()
-            try:
-                with self._lock:
-                    maps = self._all_maps()
-                body = bytearray(_core.HEADER_BYTES)
-                records = 0
-                for m in maps:
-                    records += m._dump_records(body)
-                _write_all(fd, body)
-                del body
-                os.fsync(fd)
-
-                def swap(captured: bytes) -> tuple[int, int]:
-                    nonlocal installed
-                    _write_all(fd, captured)
-                    os.fsync(fd)
-                    os.rename(tmp, path)
-                    installed = True
-                    _fsync_dir(path)
-                    os.close(writer.fd)
-                    return fd, records + captured.count(b"\n") // 2
-
-                writer.finish_capture(swap)
-            except BaseException:
-                writer.abort_capture()
-                raise
+            capturing = True
+            records = self._dump(writer, fd)
+            _core.sys_fsync(fd, tmp)
+            captured, more = writer.end_capture()
+            holding_role = True
+            _core.sys_write(fd, captured)
+            _core.sys_fsync(fd, tmp)
+            _core.sys_rename(tmp, path)
+            old_fd = writer.switch(fd, records + more)
+            installed = True
+        except BaseException:
+            if capturing:
+                writer.abort(holding_role)
+            raise
         finally:
+            self._shrink_fd = -1
             if not installed:
                 os.close(fd)
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
+        os.close(old_fd)
+        try:
+            _core.sys_fsync_dir(path)
+        except OSError as exc:  # the rename may not be durable: trust nothing
+            writer.fail_with(exc)
+            raise StoreFailedError(
+                f"{path}: fsync of its directory after a shrink failed ({exc})"
+            ) from exc
+
+    def _dump(self, writer: _core.WalWriter, fd: int) -> int:
+        """Write the header and one record per live key to ``fd`` in parts of
+        about SHRINK_CHUNK, writing without the GIL; stop if the store closes."""
+        out = bytearray(_core.HEADER_BYTES)
+        records = 0
+        for m in self._all_maps():
+            index = 0
+            while (items := m._shard_snapshot(index)) is not None:
+                index += 1
+                for start in range(0, len(items), 2048):
+                    records += m._dump_items(items, start, start + 2048, out)
+                    if len(out) >= SHRINK_CHUNK:
+                        _core.sys_write(fd, out)
+                        out.clear()
+                        if not writer.accepting:
+                            raise NotOpenError(self._why_closed)
+        _core.sys_write(fd, out)
+        return records
 
     def start_auto_shrink(
         self, interval: float | timedelta = 60.0, ratio: float = 1.8
@@ -428,10 +489,10 @@ class Store:
             raise ValueError(f"ratio must be > 1.0, got {ratio!r}")
         self._open_writer()
         self.stop_auto_shrink()
-        self._shrink_stop.clear()
+        self._shrink_stop = stop = threading.Event()
         self._shrink_thread = threading.Thread(
             target=self._auto_shrink_loop,
-            args=(seconds, ratio),
+            args=(seconds, ratio, stop),
             name=f"persist-shrink {self._path}",
             daemon=True,
         )
@@ -443,12 +504,14 @@ class Store:
         if thread is None:
             return
         self._shrink_stop.set()
-        if thread is not threading.current_thread():
-            thread.join()
-        self._shrink_thread = None
+        self._stop_thread(thread)
+        if self._shrink_thread is thread:
+            self._shrink_thread = None
 
-    def _auto_shrink_loop(self, interval: float, ratio: float) -> None:
-        while not self._shrink_stop.wait(interval):
+    def _auto_shrink_loop(
+        self, interval: float, ratio: float, stop: threading.Event
+    ) -> None:
+        while not stop.wait(interval):
             try:
                 active, records = self.stats()
                 if records and (not active or records / active >= ratio):
@@ -458,37 +521,35 @@ class Store:
             except NotOpenError:
                 return
             except Exception as exc:  # reported; retried next round
-                self.error_handler(exc)
+                self._report(exc)
 
     # -- process events -----------------------------------------------------
 
     def _forked(self) -> None:
-        """In a fork child: the store is unusable and never writes the file."""
+        """In a fork child: close the inherited descriptors (so only the
+        parent holds the lock), reset the locks, refuse every call."""
         writer = self._writer
-        if writer is not None:
-            writer.detach()
-            self._writer = None
-            for m in self._all_maps():
-                m._attach(None)
-            self._sync_thread = None
-            self._shrink_thread = None
-            self._lock = threading.RLock()
-            self._shrink_lock = threading.Lock()
-            self._wake = threading.Condition(threading.Lock())
-
-
-def _write_all(fd: int, data: bytes | bytearray) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_dir(path: str) -> None:
-    dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+        if writer is None:
+            return
+        for fd in (writer.detach(), self._shrink_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._why_closed = (
+            f"{self._path}: this store belongs to the parent process "
+            f"(pid {self._pid}); open the file again in the child"
+        )
+        self._lock = threading.RLock()
+        self._close_lock = threading.Lock()
+        self._shrink_lock = threading.Lock()
+        self._wake = threading.Condition(threading.Lock())
+        self._shrink_stop = threading.Event()
+        self._writer = None
+        self._state = "closed"
+        self._sync_thread = self._shrink_thread = None
+        self._shrink_fd = -1
+        for m in self._all_maps():
+            m._attach(None, self._why_closed)
 
 
 @overload
@@ -524,6 +585,7 @@ def _close_all_at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
+    _core._after_fork_in_child()
     for store in list(_open_stores):
         store._forked()
     _open_stores.clear()

@@ -363,14 +363,32 @@ def test_single_map_key_roundtrip(db_path, key, fullkey):
         assert dict(m.items()) == {key: 1}
 
 
-def test_empty_orphan_key_roundtrip(db_path):
-    """The empty string is a valid plain-API key, written as `S \\n`."""
+def test_empty_orphan_key_is_refused(db_path):
+    """Go cannot open a file holding `S \n`, so the plain API refuses the
+    empty key (InvalidKeyError) and writes nothing; maps keep it (`m:`)."""
     with persist.Store(db_path) as store:
-        store.set("", 7)
-        assert read_bytes(db_path) == HEADER + b"S \n7\n"
+        with pytest.raises(persist.InvalidKeyError):
+            store.set("", 7)
+        with pytest.raises(persist.InvalidKeyError):
+            store.delete("")
+        assert read_bytes(db_path) == HEADER
+        store.map("m", int).set("", 7)
+        assert read_bytes(db_path) == HEADER + b"S m:\n7\n"
     with persist.Store(db_path) as store:
-        assert store.get("", int) == 7
-        assert store.stats() == persist.Stats(active_keys=1, wal_records=1)
+        assert store.get("m:", int) == 7
+
+
+def test_bare_keys_load_into_the_single_map(db_path):
+    """Go's OpenSingleMap reads bare keys `S k` into its map; the later record
+    of `k` and `:k` wins, and a shrink writes them as `:k`."""
+    db_path.write_bytes(HEADER + b"S a\n1\nS :b\n2\nS :a\n3\nS b\n4\nS c\n5\nD c\n\n")
+    with persist.open_single_map(db_path, int) as m:
+        assert dict(m.items()) == {"a": 3, "b": 4}
+        m.store.shrink()
+    assert read_bytes(db_path) in (
+        HEADER + b"S :a\n3\nS :b\n4\n",
+        HEADER + b"S :b\n4\nS :a\n3\n",
+    )
 
 
 @pytest.mark.parametrize("size", [4095, 4096, 10_000, 100_000])
@@ -470,6 +488,21 @@ def test_torn_tail_cut_before_append(db_path, kind, cut):
     with persist.open_single_map(db_path, str) as m:
         assert dict(m.items()) == {"a": "1", "c": "3"}
         assert m.store.stats() == persist.Stats(active_keys=2, wal_records=2)
+
+
+@pytest.mark.parametrize("cut", range(1, len(HEADER)))
+def test_torn_header_untouched_until_the_first_write(db_path, cut):
+    """A crash while a new file got its header: the file opens empty, stays
+    byte-identical while nothing is written, and the first write puts a whole
+    header before its record."""
+    db_path.write_bytes(HEADER[:cut])
+    with persist.open_single_map(db_path, str) as m:
+        assert len(m) == 0
+        m.store.fsync_all()
+    assert read_bytes(db_path) == HEADER[:cut]
+    with persist.open_single_map(db_path, str) as m:
+        m.set_async("a", "1")
+    assert read_bytes(db_path) == HEADER + b'S :a\n"1"\n'
 
 
 @pytest.mark.parametrize("write", ["set_async", "delete", "orphan", "shrink"])
