@@ -10,7 +10,11 @@ Each point: a fresh store in a temporary directory, N threads each calling
 fixed time (``--seconds``, 1.5 s by default), value a small
 ``persist.schemas.examples.User``; total completed calls / elapsed time is the
 point's ops/s. Every point is repeated (``--repeat``, 3 by default) and the
-median is reported, with the ratio to the 1-thread median of the same method.
+median is reported, with the ratio to the 1-thread median of the same method
+and the median of the ratios taken within each repeat (the disk's fsync
+latency drifts by 10x on a shared machine; points of one repeat are seconds
+apart). Each repeat also times a bare ``os.write`` + ``os.fsync`` loop on one
+thread: the disk's floor for one writer.
 
 pyperf is the house tool for single-call timings (bench_map.py,
 bench_codecs.py); a thread-scaling measurement does not fit its model (one
@@ -55,6 +59,24 @@ THREADS = (1, 2, 4, 8, 16)
 METHODS = ("set_fsync", "set")
 KEYS_PER_THREAD = 20_000
 STRACE_CALLS = "write,pwrite64,writev,fsync,fdatasync"
+
+
+def raw_fsync_point(seconds: float, folder: str) -> dict:
+    """The disk's floor: one thread, ``os.write`` of a record line + ``os.fsync``."""
+    path = os.path.join(folder, "raw-fsync.log")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    line = b'S users:t0:0\n{"Name":"name","Email":"user@example.com","Age":42}\n'
+    n = 0
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    while time.perf_counter() < deadline:
+        os.write(fd, line)
+        os.fsync(fd)
+        n += 1
+    elapsed = time.perf_counter() - t0
+    os.close(fd)
+    os.unlink(path)
+    return {"ops": n, "seconds": elapsed, "ops_per_s": n / elapsed}
 
 
 def run_point(method: str, n_threads: int, seconds: float, folder: str) -> dict:
@@ -182,6 +204,20 @@ def table(results: dict) -> str:
                 + " | ".join(f"{o / base:.2f}x" for o in ops)
                 + " |"
             )
+            lines.append(
+                f"| {method} ratio, median within repeat | "
+                + " | ".join(
+                    f"{pts[str(n)]['median_ratio_within_repeat']:.2f}x"
+                    for n in results["threads"]
+                )
+                + " |"
+            )
+    raw = results.get("raw_fsync")
+    if raw:
+        lines.append(
+            f"| os.write+os.fsync loop, 1 thr (the disk's floor) | "
+            f"{raw['median_ops_per_s']:,.0f} |" + " |" * (len(results["threads"]) - 1)
+        )
     out = "\n".join(lines)
     st = results.get("strace")
     if st:
@@ -247,7 +283,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="persist-bench-", dir=args.dir) as folder:
         # Interleave repeats so slow phases of a noisy machine spread over every point.
         runs: dict = {(m, n): [] for m in methods for n in threads}
+        raw: list[dict] = []
         for r in range(args.repeat):
+            if "set_fsync" in methods:
+                p = raw_fsync_point(args.seconds, folder)
+                raw.append(p)
+                print(
+                    f"  [{r + 1}/{args.repeat}] os.write+os.fsync  1 thr: "
+                    f"{p['ops_per_s']:>10,.0f} ops/s",
+                    file=sys.stderr,
+                )
             for m in methods:
                 for n in threads:
                     p = run_point(m, n, args.seconds, folder)
@@ -269,6 +314,16 @@ def main() -> None:
         for n in threads:
             pt = results["points"][m][str(n)]
             pt["ratio_to_1"] = pt["median_ops_per_s"] / base if base else None
+            if 1 in threads:
+                # The disk's speed drifts on a shared machine: the ratio within
+                # each repeat (points taken seconds apart), then the median.
+                ones = results["points"][m]["1"]["runs_ops_per_s"]
+                pt["median_ratio_within_repeat"] = statistics.median(
+                    a / b for a, b in zip(pt["runs_ops_per_s"], ones)
+                )
+    if raw:
+        ops = [p["ops_per_s"] for p in raw]
+        results["raw_fsync"] = {"median_ops_per_s": statistics.median(ops), "runs": raw}
     if args.strace:
         results["strace"] = []
         if shutil.which("strace"):
