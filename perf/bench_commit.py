@@ -218,6 +218,14 @@ def table(results: dict) -> str:
             f"| os.write+os.fsync loop, 1 thr (the disk's floor) | "
             f"{raw['median_ops_per_s']:,.0f} |" + " |" * (len(results["threads"]) - 1)
         )
+        pts = results["points"]["set_fsync"]
+        lines.append(
+            "| set_fsync / floor, median within repeat | "
+            + " | ".join(
+                f"{pts[str(n)]['median_ratio_to_floor']:.2f}x" for n in results["threads"]
+            )
+            + " |"
+        )
     out = "\n".join(lines)
     st = results.get("strace")
     if st:
@@ -324,6 +332,11 @@ def main() -> None:
     if raw:
         ops = [p["ops_per_s"] for p in raw]
         results["raw_fsync"] = {"median_ops_per_s": statistics.median(ops), "runs": raw}
+        for n in threads:
+            pt = results["points"]["set_fsync"][str(n)]
+            pt["median_ratio_to_floor"] = statistics.median(
+                a / b for a, b in zip(pt["runs_ops_per_s"], ops)
+            )
     if args.strace:
         results["strace"] = []
         if shutil.which("strace"):

@@ -24,8 +24,11 @@ What it does, per writer method (``set`` and ``set_async``) and repeat:
 Reported for each window: the shrink's duration, the longest gap between two
 consecutive completed calls of one writer, p99.9 and p99 of those gaps, the
 longest time in which *no* writer completed a call, the calls/s, and the
-cyclic GC's longest pause (from ``gc.callbacks``), which tells a stall of the
-interpreter from one of the store. Medians over ``--repeat`` (3) repeats are
+cyclic GC's longest pause (from ``gc.callbacks``) and the GC time inside the
+longest gap, which tell a stall of the interpreter from one of the store, and
+when the longest gap ended (a gap ending just before ``shrink()`` returns is
+its final switch to the new file). ``--gc-freeze`` runs ``gc.freeze()``
+after the open, to see what is left without collections of the loaded data. Medians over ``--repeat`` (3) repeats are
 shown; every run is in the JSON. The machine is shared and noisy: look at
 orders of magnitude, not digits. The switch interval of the GIL (5 ms by
 default) bounds how short a stall can be when a thread that holds the GIL is
@@ -216,6 +219,12 @@ def analyse(stamps, t_start: int, t_end: int, gcw: GcWatch) -> dict:
         "calls_per_s": calls / window_s if window_s else None,
         "max_gap_ms": gaps[-1] / 1e6 if gaps else None,
         "max_gap_at_s": (worst[1] - t_start) / 1e9,  # end of the worst gap, from window start
+        "max_gap_before_end_s": (t_end - worst[1]) / 1e9,  # < 0: it ended after the window
+        # GC time inside the worst gap: tells an interpreter pause from a store stall.
+        "max_gap_gc_ms": sum(
+            max(0, min(e, worst[1]) - max(s, worst[1] - worst[0])) for s, e, _ in gcw.pauses
+        )
+        / 1e6,
         "p999_gap_ms": _pct(gaps, 0.999) / 1e6,
         "p99_gap_ms": _pct(gaps, 0.99) / 1e6,
         "p50_gap_us": _pct(gaps, 0.5) / 1e3,
@@ -228,13 +237,16 @@ def analyse(stamps, t_start: int, t_end: int, gcw: GcWatch) -> dict:
     }
 
 
-def one_run(template: str, folder: str, mode: str, keys: int) -> dict:
+def one_run(template: str, folder: str, mode: str, keys: int, gc_freeze: bool) -> dict:
     path = os.path.join(folder, "stall.db")
     shutil.copyfile(template, path)
     t0 = time.perf_counter()
     store = persist.Store(path)
     m = store.map("users", User)
     open_s = time.perf_counter() - t0
+    if gc_freeze:
+        gc.collect()
+        gc.freeze()
     before = store.stats()
     size_before = os.path.getsize(path)
     with GcWatch() as gcw:
@@ -258,6 +270,8 @@ def one_run(template: str, folder: str, mode: str, keys: int) -> dict:
         del stamps
     store.close()
     del m, store
+    if gc_freeze:
+        gc.unfreeze()
     gc.collect()
     os.unlink(path)
     return {
@@ -318,6 +332,8 @@ ROWS = [
     ("gaps > 50 ms", "gaps_over_50ms", None, ".0f"),
     ("calls/s (both writers)", "calls_per_s", None, ",.0f"),
     ("longest GC pause in window (ms)", "gc_max_pause_ms", None, ".1f"),
+    ("GC time inside the longest gap (ms)", "max_gap_gc_ms", None, ".1f"),
+    ("longest gap ended ... before the window's end (s)", "max_gap_before_end_s", None, ".2f"),
 ]
 
 
@@ -377,6 +393,11 @@ def main() -> None:
     ap.add_argument("--modes", default=",".join(MODES), help="set,set_async")
     ap.add_argument("--quick", action="store_true", help="200K keys, 1 repeat")
     ap.add_argument("--dir", default=None, help="parent of the temporary directory")
+    ap.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() after open (a diagnosis: how much of a stall is the cyclic GC)",
+    )
     args = ap.parse_args()
     if args.quick:
         args.keys, args.overwrites, args.repeat = 160_000, 40_000, 1
@@ -387,6 +408,7 @@ def main() -> None:
         "repeat": args.repeat,
         "modes": modes,
         "writers": WRITERS,
+        "gc_freeze": args.gc_freeze,
         "runs": {m: [] for m in modes},
     }
     with tempfile.TemporaryDirectory(prefix="persist-bench-", dir=args.dir) as folder:
@@ -399,14 +421,16 @@ def main() -> None:
         )
         for r in range(args.repeat):
             for m in modes:
-                run = one_run(template, folder, m, args.keys)
+                run = one_run(template, folder, m, args.keys, args.gc_freeze)
                 results["runs"][m].append(run)
                 print(
                     f"  [{r + 1}/{args.repeat}] {m:9} open {run['open_s']:.1f} s, "
                     f"shrink {run['shrink_s']:.2f} s, longest gap "
                     f"{run['baseline']['max_gap_ms']:.1f} ms baseline / "
                     f"{run['during_shrink']['max_gap_ms']:.1f} ms during shrink "
-                    f"(at {run['during_shrink']['max_gap_at_s']:.2f} s)",
+                    f"(at {run['during_shrink']['max_gap_at_s']:.2f} s, ending "
+                    f"{run['during_shrink']['max_gap_before_end_s'] * 1e3:.0f} ms before the "
+                    f"shrink returned, {run['during_shrink']['max_gap_gc_ms']:.0f} ms of it GC)",
                     file=sys.stderr,
                 )
     results["summary"] = {m: summarize(results["runs"][m]) for m in modes}
