@@ -2,34 +2,39 @@
 # Bodies live in _core_map.pxi, _core_writer.pxi, _core_sys.pxi and
 # _core_parser.pxi.
 #
-# LOCK ORDER (a thread holding one of these may take only those below it):
+# LOCK ORDER.  Each lock, and what its holder may wait for (nothing else):
 #
-#   1. Store._close_lock          held for a whole close(); close and shrink
-#      Store._shrink_lock         never take a shard lock
-#   2. Store._lock                map registry and state changes (short)
-#   3. _Shard.lock                one key's shard while its memory changes and
-#                                 its record is queued, and while an update fn
-#                                 runs; re-entrant for its owner thread; never
-#                                 two of them waited for without the deadlock
-#                                 check (a waits-for graph: a cycle raises
-#                                 DeadlockError instead of waiting)
-#   4. WalWriter leader role      one thread writes/fsyncs/switches files; a
-#                                 flag under mu, not a lock, so it is never
-#                                 held across a wait for anything above
-#   5. WalWriter.mu               queue, counters, pending async changes; held
-#                                 for memcpy-sized work, never across I/O
+#   Store._close_lock   held for a whole close(): waits for the background
+#                       threads (join), Store._shrink_lock, the leader role
+#   Store._shrink_lock  held for a whole shrink: waits for the leader role
+#   _Shard.lock         held while a key's memory changes and its record is
+#                       queued, and while an update fn runs (re-entrant for
+#                       its owner): the fn may wait for anything, including
+#                       the two locks above; a wait for another shard lock
+#                       goes through the deadlock check (a waits-for graph
+#                       under graph_lock: a cycle raises DeadlockError)
+#   Store._lock         map registry and state changes: waits for nothing
+#   leader role         a flag under mu, not a lock: its holder writes,
+#                       fsyncs or switches files; waits for mu only
+#   WalWriter.mu        queue, counters, pending async changes: held for
+#                       memcpy-sized work, never across I/O; waits for nothing
 #
-#   The GIL: every wait for 3, 4 or 5 releases it first (try-lock, then wait
-#   without it), and a thread never waits for the GIL while holding 5 unless
-#   it got 5 without the GIL (then every GIL holder that wants 5 releases the
-#   GIL before waiting).  Waits wake every 20 ms to run signal handlers, so
-#   Ctrl-C interrupts them.  Readers take none of these locks (a decoded value
-#   is installed only if the shard's lock is free at once).
+#   So close() and shrink() never wait for a shard lock or for an update fn,
+#   and a write to one map never waits for an update fn on another (shard
+#   locks are per map; the async queue lives under mu).
 #
-# FREE THREADING: the shared state is guarded by the locks above, except the
-# lock-free reads: dict lookups in a shard (per-object locks make them safe),
-# and the plain loads of WalWriter.closed/failed hints and PersistMap.writer,
-# which would need atomics (relaxed loads) to be strictly race-free there.
+#   The GIL: every wait for a shard lock, the role or mu releases it first
+#   (try-lock, then wait without it), because a thread holding mu may be
+#   waiting for the GIL.  Waits wake every 20 ms to run signal handlers, so
+#   Ctrl-C interrupts them.  Readers take none of these locks (a decoded
+#   value is installed only if the shard's lock is free at once).
+#
+# FREE THREADING (built with freethreading_compatible; not tested, the
+# machines here run the GIL build): the shared state is guarded by the locks
+# above, except these lock-free reads, which would need atomic (relaxed)
+# loads to be race-free without the GIL: dict lookups in a shard (safe:
+# per-object locks), PersistMap.writer, WalWriter.accepting/failure/
+# file_records read outside mu, and _Shard.owner read by the deadlock check.
 
 from cpython.pythread cimport PyThread_type_lock
 
@@ -72,6 +77,8 @@ cdef class WalWriter:
     cdef long long written_end     # bytes ever written
     cdef long long synced_end      # bytes ever fsync'd
     cdef long long fsync_wanted    # highest end a caller waits to see fsync'd
+    cdef Py_ssize_t fsync_callers  # callers inside commit() waiting for an fsync
+    cdef Py_ssize_t last_batch     # records to gather: the last fsync's batch or callers
     cdef list dirty                # maps holding pending async changes
     cdef bint leading              # the leader role is taken
     cdef bint gathering            # the leader waits for more records
@@ -86,10 +93,11 @@ cdef class WalWriter:
     cdef long long cut_at          # torn tail to cut before the first append, or -1
     cdef object capture            # bytearray of everything written during a shrink
     cdef Py_ssize_t capture_records
-    cdef Py_ssize_t last_batch     # records in the last fsync'd batch
+    cdef int shrink_step           # ShrinkStep
+    cdef bint dir_pending          # the directory entry of the file is not fsync'd
     cdef readonly long long file_records
 
-    cdef int lock(self) except -1
+    cdef void lock(self) noexcept
     cdef void unlock(self) noexcept
     cdef int wait_changed(self) except -1
     cdef int check_accepting(self) except -1
@@ -110,6 +118,8 @@ cdef class WalWriter:
     cdef int write_queued(self, bint want_fsync) except -1
     cdef int prepare_file(self) except -1
     cdef int fail(self, object exc) except -1
+    cdef int flush_for_capture(self) except -1
+    cdef int sync_dir_if_pending(self) except -1
 
 
 cdef class PersistMap:

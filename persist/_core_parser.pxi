@@ -75,10 +75,9 @@ cdef class _LoadState:
                 klen -= name_len + 1
                 key = colon + 1
             target = self.map_for(p + 2, name_len)
-            try:
-                k = PyUnicode_DecodeUTF8(key, klen, NULL)
-            except UnicodeDecodeError:
-                raise self.corrupt("key is not valid UTF-8") from None
+            # Go may have written a key that is not UTF-8: its bytes come back
+            # as surrogates and go out again unchanged (wal_key)
+            k = PyUnicode_DecodeUTF8(key, klen, "surrogateescape")
             if kind == b'S':
                 target._load_put(
                     k, make_raw(PyBytes_FromStringAndSize(nl1 + 1, vlen), self.line + 1))

@@ -19,6 +19,7 @@
 from libc.stdlib cimport realloc, free
 from libc.string cimport memcpy
 from posix.time cimport timespec, clock_gettime, CLOCK_REALTIME
+from posix.unistd cimport close
 
 from persist.errors import NotOpenError, StoreFailedError
 
@@ -33,6 +34,11 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_cond_broadcast(pthread_cond_t*)
     int pthread_cond_signal(pthread_cond_t*)
     int pthread_cond_timedwait(pthread_cond_t*, pthread_mutex_t*, const timespec*)
+
+cdef enum ShrinkStep:
+    NO_SHRINK = 0
+    CAPTURING = 1       # writes are copied into the capture; role free
+    INSTALLING = 2      # the shrink holds the leader role until install/abort
 
 cdef bytes HEADER = b"go-persist 1\n"
 HEADER_BYTES = HEADER
@@ -93,6 +99,9 @@ cdef class WalWriter:
         self.file_records = records
         self.cut_at = valid_end if valid_end < file_size else -1
         self.header_pending = valid_end == 0
+        # a file without records may have just been created (by us, or by an
+        # open that failed before it could fsync the directory)
+        self.dir_pending = records == 0
         self.accepting = True
 
     def __dealloc__(self):
@@ -108,12 +117,12 @@ cdef class WalWriter:
 
     # -- the mutex ----------------------------------------------------------
 
-    cdef int lock(self) except -1:
-        """Take mu; wait for it without the GIL (see the lock order)."""
+    cdef void lock(self) noexcept:
+        """Take mu.  A thread holding mu may be waiting for the GIL, so never
+        block on mu while holding the GIL (see the lock order)."""
         if pthread_mutex_trylock(&self.mu) != 0:
             with nogil:
                 pthread_mutex_lock(&self.mu)
-        return 0
 
     cdef void unlock(self) noexcept:
         pthread_mutex_unlock(&self.mu)
@@ -228,9 +237,11 @@ cdef class WalWriter:
     cdef int commit(self, long long end, bint want_fsync) except -1:
         """Return once the bytes up to ``end`` are written (and fsync'd)."""
         self.lock()
-        try:
-            if want_fsync and self.fsync_wanted < end:
+        if want_fsync:
+            self.fsync_callers += 1
+            if self.fsync_wanted < end:
                 self.fsync_wanted = end
+        try:
             while True:
                 if self.written_end >= end and (
                         not want_fsync or self.synced_end >= end):
@@ -241,6 +252,8 @@ cdef class WalWriter:
                 else:
                     self.lead()
         finally:
+            if want_fsync:
+                self.fsync_callers -= 1
             self.unlock()
 
     cdef int check_written(self) except -1:
@@ -269,8 +282,9 @@ cdef class WalWriter:
         return 0
 
     cdef int gather(self) except -1:
-        """An fsync leader waits briefly for as many records as its last batch
-        held (mu held), so concurrent writers share one fsync."""
+        """An fsync leader waits briefly (mu held) for as many records as its
+        last batch held, or as many as there were fsync callers then, so
+        concurrent writers share one fsync."""
         cdef timespec ts
         if (self.last_batch <= 1 or self.fsync_wanted <= self.synced_end
                 or self.buf_records >= self.last_batch):
@@ -298,10 +312,10 @@ cdef class WalWriter:
         return 0
 
     cdef void drop_role(self) noexcept:
-        pthread_mutex_lock(&self.mu)
+        self.lock()
         self.leading = False
         pthread_cond_broadcast(&self.changed)
-        pthread_mutex_unlock(&self.mu)
+        self.unlock()
 
     cdef int write_queued(self, bint want_fsync) except -1:
         """As the leader (mu not held): write a batch left by a failed write,
@@ -345,19 +359,18 @@ cdef class WalWriter:
             self.buf, self.buf_cap = tmp, tmp_cap
             self.buf_len = self.buf_records = 0
             self.unlock()
-        if fsync_now and target > self.synced_end:
-            try:
-                fsync_fd(self.fd, self.path)
-            except OSError as exc:
-                self.fail(exc)
-                self.lock()
+        if fsync_now and (target > self.synced_end or self.dir_pending):
+            if target > self.synced_end:
                 try:
-                    self.check_accepting()
-                finally:
-                    self.unlock()
+                    fsync_fd(self.fd, self.path)
+                except OSError as exc:
+                    self.fail(exc)
+            self.sync_dir_if_pending()
             self.lock()
             self.synced_end = target
-            self.last_batch = wrote
+            # the next batch may gather a record from every caller still
+            # waiting or just served: they are about to queue again
+            self.last_batch = max(wrote, self.fsync_callers)
             self.unlock()
         return 0
 
@@ -369,12 +382,16 @@ cdef class WalWriter:
         return 0
 
     cdef int fail(self, object exc) except -1:
-        """Enter the failed state (an fsync failed); wake every waiter."""
+        """Enter the failed state (an fsync failed), wake every waiter and
+        raise StoreFailedError from the first failure."""
         self.lock()
-        if self.failure is None:
-            self.failure = exc
-        pthread_cond_broadcast(&self.changed)
-        self.unlock()
+        try:
+            if self.failure is None:
+                self.failure = exc
+            pthread_cond_broadcast(&self.changed)
+            self.check_accepting()
+        finally:
+            self.unlock()
         return 0
 
     # -- Python-facing ------------------------------------------------------
@@ -442,67 +459,112 @@ cdef class WalWriter:
         self.buf_len = self.out_len = self.out_pos = 0
         return fd
 
-    def fail_with(self, exc):
-        """Put the store in the failed state (a shrink's directory fsync)."""
-        self.fail(exc)
-
     # -- shrink support -----------------------------------------------------
+    #
+    # A shrink is: start_capture, dump the maps into a new file, end_capture
+    # (the role is kept from here), write the capture, install.  The state
+    # lives here, not in the caller's locals, so an exception (Ctrl-C) at any
+    # point is undone by abort() whatever step it hit.
+
+    cdef int flush_for_capture(self) except -1:
+        """Queue the pending async changes and write everything queued (role
+        held); refuse if the store is closing or failed."""
+        self.lock()
+        try:
+            self.check_accepting()
+            if self.dirty:
+                self.queue_pending()
+        finally:
+            self.unlock()
+        self.write_queued(False)
+        return 0
 
     def start_capture(self):
-        """Write everything queued (async changes too) to the current file,
-        then copy every later write into the capture."""
+        """Write everything queued to the current file, then copy every later
+        write into the capture."""
         self.take_role()
         try:
-            self.lock()
-            try:
-                self.check_accepting()
-                if self.dirty:
-                    self.queue_pending()
-            finally:
-                self.unlock()
-            self.write_queued(False)
+            self.flush_for_capture()
             self.capture = bytearray()
             self.capture_records = 0
+            self.shrink_step = CAPTURING
         finally:
             self.drop_role()
 
     def end_capture(self):
         """Take the leader role and keep it; write what is queued; return
-        ``(captured bytes, records)``.  Follow with ``switch`` or ``abort``."""
+        ``(captured bytes, records)``.  Follow with ``install`` or ``abort``."""
         self.take_role()
-        try:
-            self.lock()
-            try:
-                self.check_accepting()
-                if self.dirty:
-                    self.queue_pending()
-            finally:
-                self.unlock()
-            self.write_queued(False)
-        except BaseException:
-            self.capture = None
-            self.drop_role()
-            raise
+        self.shrink_step = INSTALLING
+        self.flush_for_capture()
         captured = bytes(self.capture)
         self.capture = None
         return captured, self.capture_records
 
-    def abort(self, bint holding_role):
-        """Give up a shrink: stop capturing, free the role if held."""
-        if not holding_role:
+    def abort(self):
+        """Undo an unfinished shrink at whatever step it stopped."""
+        if self.shrink_step == CAPTURING:
             self.take_role()
+        elif self.shrink_step != INSTALLING:
+            return
         self.capture = None
+        self.shrink_step = NO_SHRINK
         self.drop_role()
 
-    def switch(self, int fd, long long records):
-        """Append to ``fd`` from now on (the new file, now at ``path``, holds
-        every record and is fsync'd); drop the role; return the old fd."""
+    def install(self, int fd, long long records, tmp):
+        """Rename ``tmp`` (complete and fsync'd) over the store's path and
+        append to ``fd`` from then on, in one step nothing interrupts: if the
+        rename happened the switch happens, whatever the rename raised (which
+        is raised after).  The old descriptor is closed; the directory entry
+        is fsync'd by sync_directory() or before the next fsync'd call."""
+        cdef object error = None
+        cdef int old
+        try:
+            sys_rename(tmp, self.path)
+        except BaseException as exc:
+            error = exc
+            if not same_file(fd, self.path):
+                raise
         old, self.fd = self.fd, fd
         self.file_records = records
         self.cut_at = -1
         self.header_pending = False
+        self.dir_pending = True
+        self.shrink_step = NO_SHRINK
         self.lock()
         self.synced_end = self.written_end
         self.unlock()
         self.drop_role()
-        return old
+        close(old)
+        if error is not None:
+            raise error
+
+    cdef int sync_dir_if_pending(self) except -1:
+        """fsync the directory of a new or switched file (role held); a
+        failure fails the store: the file at path may not survive a crash."""
+        if not self.dir_pending:
+            return 0
+        try:
+            sys_fsync_dir(self.path)
+        except OSError as exc:
+            self.fail(exc)
+        self.dir_pending = False
+        return 0
+
+    def sync_directory(self):
+        """Make a new or switched file's directory entry durable now."""
+        self.take_role()
+        try:
+            self.sync_dir_if_pending()
+        finally:
+            self.drop_role()
+
+
+cdef bint same_file(int fd, path):
+    """Whether ``fd`` is the file at ``path`` now."""
+    try:
+        a = os.fstat(fd)
+        b = os.stat(path)
+    except OSError:
+        return False
+    return (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev)

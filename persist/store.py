@@ -24,7 +24,6 @@ from .errors import (
     NotOpenError,
     PersistError,
     ShrinkInProgressError,
-    StoreFailedError,
 )
 
 __all__ = ["Stats", "Store", "open_single_map"]
@@ -214,7 +213,6 @@ class Store:
                 writer = _core.WalWriter(fd, path, valid_end, size, records)
                 if size == 0:  # a new file: header, fsync, and its directory entry
                     writer.write_header()
-                    _core.sys_fsync_dir(path)
             except BaseException:
                 os.close(fd)
                 for m in self._all_maps():
@@ -275,6 +273,7 @@ class Store:
         try:
             if writer.failure is None:
                 writer.flush(fsync=True)
+                writer.sync_directory()
         except (OSError, PersistError):
             self._release(writer)
             raise
@@ -424,38 +423,28 @@ class Store:
         path = writer.path
         tmp = path + SHRINK_SUFFIX
         fd = self._shrink_fd = create_like(tmp, os.fstat(writer.fd))
-        capturing = holding_role = installed = False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             writer.start_capture()
-            capturing = True
             records = self._dump(writer, fd)
             _core.sys_fsync(fd, tmp)
             captured, more = writer.end_capture()
-            holding_role = True
             _core.sys_write(fd, captured)
             _core.sys_fsync(fd, tmp)
-            _core.sys_rename(tmp, path)
-            old_fd = writer.switch(fd, records + more)
-            installed = True
+            writer.install(fd, records + more, tmp)
         except BaseException:
-            if capturing:
-                writer.abort(holding_role)
+            # The writer knows how far the shrink got (the rename and the
+            # switch are one step of its own): undo exactly that.
+            if writer.fd != fd:
+                writer.abort()
             raise
         finally:
             self._shrink_fd = -1
-            if not installed:
+            if writer.fd != fd:
                 os.close(fd)
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
-        os.close(old_fd)
-        try:
-            _core.sys_fsync_dir(path)
-        except OSError as exc:  # the rename may not be durable: trust nothing
-            writer.fail_with(exc)
-            raise StoreFailedError(
-                f"{path}: fsync of its directory after a shrink failed ({exc})"
-            ) from exc
+        writer.sync_directory()
 
     def _dump(self, writer: _core.WalWriter, fd: int) -> int:
         """Write the header and one record per live key to ``fd`` in parts of
