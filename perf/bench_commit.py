@@ -2,8 +2,8 @@
 
     python perf/bench_commit.py                    # markdown table on stdout
     python perf/bench_commit.py -o perf/results/commit.json
-    python perf/bench_commit.py --strace           # also count write/fsync syscalls per record
-    python perf/bench_commit.py --quick            # 0.5 s points, 1 repeat (a smoke run)
+    python perf/bench_commit.py --strace    # also count write/fsync calls per record
+    python perf/bench_commit.py --quick     # 0.5 s points, 1 repeat (a smoke run)
 
 Each point: a fresh store in a temporary directory, N threads each calling
 ``m.set_fsync(key, value)`` (or ``m.set``) in a loop on keys of its own for a
@@ -39,10 +39,10 @@ compiled persist is measured, not the source folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -171,12 +171,10 @@ def machine() -> dict:
         "switchinterval_s": sys.getswitchinterval(),
         "loadavg_at_start": os.getloadavg(),
     }
-    try:
+    with contextlib.suppress(OSError):
         info["free_h"] = subprocess.run(
             ["free", "-h"], capture_output=True, text=True, check=False
         ).stdout
-    except OSError:
-        pass
     try:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         info["git"] = subprocess.run(
@@ -222,7 +220,8 @@ def table(results: dict) -> str:
         lines.append(
             "| set_fsync / floor, median within repeat | "
             + " | ".join(
-                f"{pts[str(n)]['median_ratio_to_floor']:.2f}x" for n in results["threads"]
+                f"{pts[str(n)]['median_ratio_to_floor']:.2f}x"
+                for n in results["threads"]
             )
             + " |"
         )
@@ -230,7 +229,10 @@ def table(results: dict) -> str:
     st = results.get("strace")
     if st:
         out += "\n\nSystem calls per record (under strace, see the docstring):\n\n"
-        out += "| method | threads | records | writes/record | fsyncs/record | records/write | records/fsync |\n"
+        out += (
+            "| method | threads | records | writes/record | fsyncs/record "
+            "| records/write | records/fsync |\n"
+        )
         out += "|---|---|---|---|---|---|---|\n"
         for s in st:
             if "error" in s:
@@ -241,9 +243,11 @@ def table(results: dict) -> str:
                 return "-" if x is None else format(x, fmt)
 
             out += (
-                f"| {s['method']} | {s['threads']} | {s['records']:,} | "
-                f"{f(s['writes_per_record'], '.3f')} | {f(s['fsyncs_per_record'], '.3f')} | "
-                f"{f(s['records_per_write'], '.1f')} | {f(s['records_per_fsync'], '.1f')} |\n"
+                f"| {s['method']} | {s['threads']} | {s['records']:,} "
+                f"| {f(s['writes_per_record'], '.3f')} "
+                f"| {f(s['fsyncs_per_record'], '.3f')} "
+                f"| {f(s['records_per_write'], '.1f')} "
+                f"| {f(s['records_per_fsync'], '.1f')} |\n"
             )
     elif "strace" in results:
         out += "\n\n(strace not available: system calls not counted)\n"
@@ -327,7 +331,7 @@ def main() -> None:
                 # each repeat (points taken seconds apart), then the median.
                 ones = results["points"][m]["1"]["runs_ops_per_s"]
                 pt["median_ratio_within_repeat"] = statistics.median(
-                    a / b for a, b in zip(pt["runs_ops_per_s"], ones)
+                    a / b for a, b in zip(pt["runs_ops_per_s"], ones, strict=True)
                 )
     if raw:
         ops = [p["ops_per_s"] for p in raw]
@@ -335,7 +339,7 @@ def main() -> None:
         for n in threads:
             pt = results["points"]["set_fsync"][str(n)]
             pt["median_ratio_to_floor"] = statistics.median(
-                a / b for a, b in zip(pt["runs_ops_per_s"], ops)
+                a / b for a, b in zip(pt["runs_ops_per_s"], ops, strict=True)
             )
     if args.strace:
         results["strace"] = []
@@ -348,7 +352,8 @@ def main() -> None:
     print(table(results))
     mach = results["machine"]
     print(
-        f"\nMachine: {mach['nproc']} CPUs, Python {mach['python']}, git {mach.get('git', '?')}; "
+        f"\nMachine: {mach['nproc']} CPUs, Python {mach['python']}, "
+        f"git {mach.get('git', '?')}; "
         "load average (1/5/15 min) at start "
         + "/".join(f"{x:.1f}" for x in mach["loadavg_at_start"])
         + ", at end "

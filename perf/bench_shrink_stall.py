@@ -28,11 +28,11 @@ cyclic GC's longest pause (from ``gc.callbacks``) and the GC time inside the
 longest gap, which tell a stall of the interpreter from one of the store, and
 when the longest gap ended (a gap ending just before ``shrink()`` returns is
 its final switch to the new file). ``--gc-freeze`` runs ``gc.freeze()``
-after the open, to see what is left without collections of the loaded data. Medians over ``--repeat`` (3) repeats are
-shown; every run is in the JSON. The machine is shared and noisy: look at
-orders of magnitude, not digits. The switch interval of the GIL (5 ms by
-default) bounds how short a stall can be when a thread that holds the GIL is
-busy computing.
+after the open, to see what is left without collections of the loaded data.
+Medians over ``--repeat`` (3) repeats are shown; every run is in the JSON.
+The machine is shared and noisy: look at orders of magnitude, not digits.
+The switch interval of the GIL (5 ms by default) bounds how short a stall
+can be when a thread that holds the GIL is busy computing.
 
 A plain script (not pyperf): it measures a distribution of latencies inside
 one long operation, which pyperf's loop-timing model does not cover.
@@ -45,7 +45,9 @@ compiled persist is measured, not the source folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import itertools
 import json
 import os
 import platform
@@ -74,7 +76,8 @@ MODES = ("set", "set_async")
 def _user(i: int, version: int) -> User:
     # JSON about 150 bytes: {"Name":"...","Email":"...","Age":N}
     return User(
-        f"user number {i:07d} of the shrink-stall benchmark of persist, version {version}",
+        f"user number {i:07d} of the shrink-stall benchmark of persist, "
+        f"version {version}",
         f"user.{i:07d}.v{version}@stall-benchmark.persist.example.com",
         (i + version) % 90,
     )
@@ -206,9 +209,11 @@ def analyse(stamps, t_start: int, t_end: int, gcw: GcWatch) -> dict:
             prev = t
     gaps.sort()
     # No writer at all completing a call: gaps of the merged timeline.
-    merged = sorted(t for ts in stamps for t in ts if t_start - 10**9 <= t <= t_end + 10**9)
+    merged = sorted(
+        t for ts in stamps for t in ts if t_start - 10**9 <= t <= t_end + 10**9
+    )
     all_stall = 0
-    for a, b in zip(merged, merged[1:]):
+    for a, b in itertools.pairwise(merged):
         if b >= t_start and a <= t_end and b - a > all_stall:
             all_stall = b - a
     in_window = [(s, e, g) for s, e, g in gcw.pauses if e >= t_start and s <= t_end]
@@ -218,11 +223,14 @@ def analyse(stamps, t_start: int, t_end: int, gcw: GcWatch) -> dict:
         "calls": calls,
         "calls_per_s": calls / window_s if window_s else None,
         "max_gap_ms": gaps[-1] / 1e6 if gaps else None,
-        "max_gap_at_s": (worst[1] - t_start) / 1e9,  # end of the worst gap, from window start
-        "max_gap_before_end_s": (t_end - worst[1]) / 1e9,  # < 0: it ended after the window
-        # GC time inside the worst gap: tells an interpreter pause from a store stall.
+        # When the worst gap ended: from the window's start, and before its end
+        # (< 0: after the window).
+        "max_gap_at_s": (worst[1] - t_start) / 1e9,
+        "max_gap_before_end_s": (t_end - worst[1]) / 1e9,
+        # GC time inside the worst gap: an interpreter pause, not a store stall.
         "max_gap_gc_ms": sum(
-            max(0, min(e, worst[1]) - max(s, worst[1] - worst[0])) for s, e, _ in gcw.pauses
+            max(0, min(e, worst[1]) - max(s, worst[1] - worst[0]))
+            for s, e, _ in gcw.pauses
         )
         / 1e6,
         "p999_gap_ms": _pct(gaps, 0.999) / 1e6,
@@ -252,7 +260,7 @@ def one_run(template: str, folder: str, mode: str, keys: int, gc_freeze: bool) -
     with GcWatch() as gcw:
         shrink_err: list[BaseException] = []
 
-        def do_shrink() -> None:
+        def do_shrink(store=store) -> None:
             th = threading.Thread(target=_shrink, args=(store, shrink_err))
             th.start()
             th.join()
@@ -305,11 +313,10 @@ def machine() -> dict:
         "switchinterval_s": sys.getswitchinterval(),
         "loadavg_at_start": os.getloadavg(),
     }
-    for key, cmd in (("free_h", ["free", "-h"]),):
-        try:
-            info[key] = subprocess.run(cmd, capture_output=True, text=True).stdout
-        except OSError:
-            pass
+    with contextlib.suppress(OSError):
+        info["free_h"] = subprocess.run(
+            ["free", "-h"], capture_output=True, text=True, check=False
+        ).stdout
     try:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         info["git"] = subprocess.run(
@@ -327,13 +334,23 @@ ROWS = [
     ("p99.9 gap (ms)", "p999_gap_ms", None, ".2f"),
     ("p99 gap (ms)", "p99_gap_ms", None, ".3f"),
     ("median gap (µs)", "p50_gap_us", None, ".1f"),
-    ("longest time no writer completed a call (ms)", "all_writers_stall_ms", None, ".1f"),
+    (
+        "longest time no writer completed a call (ms)",
+        "all_writers_stall_ms",
+        None,
+        ".1f",
+    ),
     ("gaps > 5 ms", "gaps_over_5ms", None, ".0f"),
     ("gaps > 50 ms", "gaps_over_50ms", None, ".0f"),
     ("calls/s (both writers)", "calls_per_s", None, ",.0f"),
     ("longest GC pause in window (ms)", "gc_max_pause_ms", None, ".1f"),
     ("GC time inside the longest gap (ms)", "max_gap_gc_ms", None, ".1f"),
-    ("longest gap ended ... before the window's end (s)", "max_gap_before_end_s", None, ".2f"),
+    (
+        "longest gap ended ... s before the window's end",
+        "max_gap_before_end_s",
+        None,
+        ".2f",
+    ),
 ]
 
 
@@ -351,7 +368,7 @@ def summarize(runs: list[dict]) -> dict:
 
 def table(results: dict) -> str:
     modes = results["modes"]
-    head = "| median of %d | " % results["repeat"] + " | ".join(
+    head = f"| median of {results['repeat']} | " + " | ".join(
         f"{m} baseline | {m} during shrink" for m in modes
     )
     lines = [head + " |", "|---" * (1 + 2 * len(modes)) + "|"]
@@ -362,15 +379,19 @@ def table(results: dict) -> str:
             if top:
                 cells += ["", format(s[top], fmt)]
             else:
-                cells += [format(s["baseline"][key], fmt), format(s["during_shrink"][key], fmt)]
+                cells += [
+                    format(s["baseline"][key], fmt),
+                    format(s["during_shrink"][key], fmt),
+                ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     f = results["file"]
+    open_s = statistics.median(results["summary"][m]["open_s"] for m in modes)
     lines.append("")
     lines.append(
         f"Store: {f['records']:,} records, {f['keys']:,} live keys, "
         f"{f['bytes'] / 1e6:.0f} MB, values of {f['value_bytes']} bytes; "
-        f"open took {statistics.median(results['summary'][m]['open_s'] for m in modes):.1f} s "
-        f"(median). {WRITERS} writer threads; worst gap per run (ms), baseline -> shrink: "
+        f"open took {open_s:.1f} s (median). {WRITERS} writer threads; "
+        "worst gap per run (ms), baseline -> shrink: "
         + "; ".join(
             m
             + ": "
@@ -396,7 +417,7 @@ def main() -> None:
     ap.add_argument(
         "--gc-freeze",
         action="store_true",
-        help="gc.freeze() after open (a diagnosis: how much of a stall is the cyclic GC)",
+        help="gc.freeze() after open (diagnosis: how much of a stall is the cyclic GC)",
     )
     args = ap.parse_args()
     if args.quick:
@@ -423,14 +444,15 @@ def main() -> None:
             for m in modes:
                 run = one_run(template, folder, m, args.keys, args.gc_freeze)
                 results["runs"][m].append(run)
+                d = run["during_shrink"]
                 print(
                     f"  [{r + 1}/{args.repeat}] {m:9} open {run['open_s']:.1f} s, "
                     f"shrink {run['shrink_s']:.2f} s, longest gap "
                     f"{run['baseline']['max_gap_ms']:.1f} ms baseline / "
                     f"{run['during_shrink']['max_gap_ms']:.1f} ms during shrink "
-                    f"(at {run['during_shrink']['max_gap_at_s']:.2f} s, ending "
-                    f"{run['during_shrink']['max_gap_before_end_s'] * 1e3:.0f} ms before the "
-                    f"shrink returned, {run['during_shrink']['max_gap_gc_ms']:.0f} ms of it GC)",
+                    f"(at {d['max_gap_at_s']:.2f} s, ending "
+                    f"{d['max_gap_before_end_s'] * 1e3:.0f} ms before the shrink "
+                    f"returned, {d['max_gap_gc_ms']:.0f} ms of it GC)",
                     file=sys.stderr,
                 )
     results["summary"] = {m: summarize(results["runs"][m]) for m in modes}
@@ -438,7 +460,8 @@ def main() -> None:
     print(table(results))
     mach = results["machine"]
     print(
-        f"\nMachine: {mach['nproc']} CPUs, Python {mach['python']}, git {mach.get('git', '?')}; "
+        f"\nMachine: {mach['nproc']} CPUs, Python {mach['python']}, "
+        f"git {mach.get('git', '?')}; "
         "load average (1/5/15 min) at start "
         + "/".join(f"{x:.1f}" for x in mach["loadavg_at_start"])
         + ", at end "
