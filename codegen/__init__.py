@@ -95,6 +95,8 @@ def make_python_codec(
         "_p_load": _json.load,
         "_p_may_be_nonfinite": _json.may_be_nonfinite,
         "_p_check_any": _json.check_any,
+        "_p_check_depth": _json.check_depth,
+        "_p_refused": _json.refused,
         "_p_new": object.__new__,
         "_p_set": object.__setattr__,
         "_p_MISSING": _MISSING,

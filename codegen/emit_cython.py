@@ -16,6 +16,9 @@ each other directly; opaque types and classes of other modules go through the
 registry (``_cj.Part``). Whatever the compiled code does not handle -- a
 subclass, NaN, an escaped key -- and any error raised on the way go to the
 run-time codec (see ``_cjson.pyx``), so nothing here builds error messages.
+A recursive class's writer counts its levels (``_cj.enter``/``_cj.leave``)
+and every copy helper takes the depth (``copy_C_at(value, depth)``), so deep
+trees and cycles are an EncodeError, never a C stack overflow.
 Module-level names: ``_cls_C`` (the class), ``_codec_C`` (its
 ``_cj.ClassCodec``), ``_enum_E``, ``_part_T``, ``_default_C_field``.
 """
@@ -35,6 +38,7 @@ from .plan import (
     Kind,
     TypeNode,
     left_to_registry,
+    recursive,
     type_label,
     walk,
 )
@@ -219,12 +223,12 @@ class _Module:
         if node.kind is Kind.ANY:
             return f"_cj.copy_any({x})"
         if node.kind is Kind.CLASS:
-            return f"copy_{self.names[node.type]}({x})"
+            return f"copy_{self.names[node.type]}_at({x}, depth + 1)"
         assert node.item is not None
         if node.item.immutable and node.kind in (Kind.LIST, Kind.SET, Kind.DICT):
             return f"{node.kind.value}({x})"
         name = self._helper("copy", node, where, self._copy_helper)
-        return f"{name}({x})"
+        return f"{name}({x}, depth)"
 
     # --- container and Optional helpers ----------------------------------------
 
@@ -326,8 +330,8 @@ class _Module:
         assert item is not None
         inner = (where[0], where[1], where[2] + 1)
         lines = [
-            f"cdef object {name}(object value):",
-            f'    """Copy {_a(type_label(node.type))}."""',
+            f"cdef object {name}(object value, int depth):",
+            f'    """Copy {_a(type_label(node.type))} ``depth`` classes down."""',
         ]
         if node.kind is Kind.OPTIONAL:
             lines += [
@@ -409,6 +413,8 @@ def _write(module: _Module, plan: ClassPlan) -> str:
         f"    if type(value) is not _cls_{name}:",
         "        _cj.unsupported()",
     ]
+    if recursive(plan):
+        lines.append(f"    _cj.enter(buf, _cls_{name})  # a tree: count the levels")
     for number, field in enumerate(plan.fields):
         key = ("{" if number == 0 else ",").encode() + json_key_bytes(field) + b":"
         lines += [
@@ -420,8 +426,10 @@ def _write(module: _Module, plan: ClassPlan) -> str:
     lines += [
         "",
         f"    _cj.write_raw(buf, {b'}' if plan.fields else b'{}'!r})",
-        "    return 0",
     ]
+    if recursive(plan):
+        lines.append("    _cj.leave(buf)")
+    lines.append("    return 0")
     return "\n".join(lines)
 
 
@@ -513,6 +521,11 @@ def _copy(module: _Module, plan: ClassPlan) -> str:
     lines = [
         f"cpdef object copy_{name}(object value):",
         f'    """Return a copy of {_a(plan.label)} that update() may mutate."""',
+        f"    return copy_{name}_at(value, 0)",
+        "",
+        "",
+        f"cdef object copy_{name}_at(object value, int depth):",
+        f'    """Copy {_a(plan.label)} ``depth`` classes down."""',
     ]
     if plan.frozen and all(field.node.immutable for field in plan.fields):
         lines += [
@@ -520,6 +533,8 @@ def _copy(module: _Module, plan: ClassPlan) -> str:
             "    return value",
         ]
         return "\n".join(lines)
+    if recursive(plan):
+        lines.append(f"    _cj.check_copy_depth(depth, _cls_{name})  # a tree")
     lines.append(f"    result = _codec_{name}.new()")
     for number, field in enumerate(plan.fields):
         read = module.copy(field.node, _attribute(field), (plan, field, 0))

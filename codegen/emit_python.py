@@ -16,7 +16,11 @@ default argument: ``_p_enc_<field>``, ``_p_dec_<field>``, ``_p_copy_<field>``
 Shared helpers (``_p_cls``, ``_p_quote``, ...) are bound the same way; their
 values are listed where ``make_python_codec`` builds them.
 An error branch adds the field's JSON key to the path, so paths are rendered
-only when something is wrong.
+only when something is wrong. The entry points also turn what the checks
+cannot see coming into the public errors: an int too long to print
+(ValueError), a recursive class nested too deeply or a cycle
+(RecursionError), and a document deeper than the decoder reads
+(``_p_check_depth``, for classes that can hold Any values or themselves).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .plan import (
     Kind,
     TypeNode,
     may_hold_any,
+    recursive,
     type_label,
 )
 
@@ -285,11 +290,19 @@ def _encode(plan: ClassPlan) -> _Function:
     function.use("_p_write", f"write_{suffix(plan)}")
     function.use("_p_PathError")
     function.use("_p_finish")
+    function.use("_p_refused")
     function.add(
         "try:",
         "    text = _p_write(value)",
         "except _p_PathError as error:",
         f"    raise error.encode_error({plan.label!r}) from None",
+        "except (ValueError, RecursionError) as error:  # a huge int; too deep",
+        f"    raise _p_refused(error, {plan.label!r}) from None",
+    )
+    if may_hold_any(plan) or recursive(plan):
+        function.use("_p_check_depth")
+        function.add(f"_p_check_depth(text, {plan.label!r})")
+    function.add(
         "if text.isascii():",
         "    return text.encode()",
         f"return _p_finish(text, {plan.label!r})",
@@ -316,4 +329,10 @@ def _decode(plan: ClassPlan) -> _Function:
         "except _p_PathError as error:",
         f"    raise error.decode_error({plan.label!r}) from None",
     )
+    if recursive(plan):
+        function.use("_p_refused")
+        function.add(
+            "except RecursionError as error:  # a recursive class nested too deeply",
+            f"    raise _p_refused(error, {plan.label!r}, encoding=False) from None",
+        )
     return function

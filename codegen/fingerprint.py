@@ -10,7 +10,7 @@ import hashlib
 
 from .plan import ClassPlan, Kind, TypeNode, plan_for
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bumped when generated code changes shape, which makes every fingerprint stale."""
 
 

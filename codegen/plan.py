@@ -308,6 +308,27 @@ def may_hold_any(plan: Plan, _seen: frozenset[Any] = frozenset()) -> bool:
     return plan.item is not None and may_hold_any(plan.item, _seen)
 
 
+def recursive(plan: ClassPlan) -> bool:
+    """Tell whether a value of the class can contain another of itself (a tree).
+
+    Such values nest as deep as the data goes, so their codecs guard the depth.
+    """
+    pending = [plan]
+    seen: set[type] = set()
+    while pending:
+        for node in walk(pending.pop()):
+            if node.kind is not Kind.CLASS:
+                continue
+            if node.type is plan.cls:
+                return True
+            if node.type not in seen:
+                seen.add(node.type)
+                inner = plan_for(node.type)
+                if isinstance(inner, ClassPlan):
+                    pending.append(inner)
+    return False
+
+
 def type_label(tp: Any) -> str:
     """Name a type for messages: ``User``, ``list[int]``, ``Optional[str]``."""
     if isinstance(tp, type):

@@ -20,6 +20,7 @@ from .errors import (
     StoreFailedError,
     StoreLockedError,
 )
+from .repair import RepairReport, repair
 from .store import Stats, Store, open_single_map
 
 __version__ = "0.1.0"
@@ -36,6 +37,7 @@ __all__ = [
     "NotOpenError",
     "PersistError",
     "PersistMap",
+    "RepairReport",
     "ShrinkInProgressError",
     "Stats",
     "Store",
@@ -45,4 +47,5 @@ __all__ = [
     "codec_for",
     "open_single_map",
     "register_codec",
+    "repair",
 ]

@@ -6,19 +6,29 @@
 # the plain case it handles, or whatever a Python call it made raised.
 # ClassCodec then hands the whole value or document to the run-time codec,
 # which gives the same result or the exact error, so compiled code never has
-# to render a message or a path.
+# to render a message or a path. One exception: a recursive class (a tree)
+# nested deeper than CLASS_DEPTH is a TooDeep EncodeError raised here (see
+# enter() below), as the fallback would recurse through this code again.
+#
+# Depth: the parser counts arrays and objects (MAX_DEPTH, then the run-time
+# codec decides), the Any writer counts its levels, class writers of
+# recursive classes count theirs in Buffer.depth, and their copies take the
+# depth as an argument -- every recursion in C is bounded, so no input and no
+# value can overflow a thread's C stack.
 
 from libc.string cimport memcpy, strlen
 
 cdef enum:
     STACK_SIZE = 512  # encoder output stays on the C stack up to this size
     MAX_DEPTH = 512   # deeper nesting goes to the run-time codec (ujson stops at 1024)
+    CLASS_DEPTH = 256  # a recursive class nested deeper is an EncodeError (C stack)
 
 
 ctypedef struct Buffer:
     char* data
     Py_ssize_t size
     Py_ssize_t capacity
+    int depth  # recursive classes being written (they nest as deep as the data)
     char stack[STACK_SIZE]
 
 
@@ -72,7 +82,32 @@ cdef class Part:
 # --- errors, buffer -------------------------------------------------------------
 
 cdef int unsupported() except -1
+cdef int too_deep(object cls, bint copying) except -1
 cdef int grow(Buffer* buf, Py_ssize_t extra) except -1
+
+
+# Recursive classes (trees) nest as deep as the data goes. Compiled code counts
+# their levels and refuses more than CLASS_DEPTH with an EncodeError of its own
+# (TooDeep), which is final: handing such a value to the run-time codec would
+# come back here for every nested level, on the same C stack.
+
+cdef inline int enter(Buffer* buf, object cls) except -1:
+    """Count a level of a recursive class being written."""
+    buf.depth += 1
+    if buf.depth > CLASS_DEPTH:
+        too_deep(cls, False)
+    return 0
+
+
+cdef inline void leave(Buffer* buf) noexcept:
+    buf.depth -= 1
+
+
+cdef inline int check_copy_depth(int depth, object cls) except -1:
+    """Refuse to copy a recursive class ``depth`` levels down past CLASS_DEPTH."""
+    if depth > CLASS_DEPTH:
+        too_deep(cls, True)
+    return 0
 
 
 cdef inline int reserve(Buffer* buf, Py_ssize_t extra) except -1:

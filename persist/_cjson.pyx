@@ -15,7 +15,8 @@ whole value or document to the run-time codec, which returns the same result
 or raises the exact error with its path (it may meet the errors in another
 order: it parses the whole document before it reads a field). So compiled code is
 correct as long as whatever it accepts, it accepts exactly as the run-time
-codec would; it never renders an error.
+codec would; it never renders an error. (Except TooDeep: a recursive class
+nested past CLASS_DEPTH, see _cjson.pxd.)
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -33,6 +34,7 @@ import types
 from datetime import datetime
 
 from persist import _json, codecs
+from persist.errors import EncodeError
 from persist.codegen.plan import plan_for
 
 cdef extern from "Python.h":
@@ -86,6 +88,17 @@ cdef int unsupported() except -1:
     raise Unsupported()
 
 
+class TooDeep(EncodeError):
+    """A recursive class nested deeper than compiled code goes; final, no fallback."""
+
+
+cdef int too_deep(object cls, bint copying) except -1:
+    what = "cannot copy: " if copying else ""
+    raise TooDeep(
+        f"{cls.__qualname__}: {what}nested deeper than {CLASS_DEPTH} levels, or a cycle"
+    )
+
+
 # --- buffer ---------------------------------------------------------------------
 
 
@@ -110,6 +123,7 @@ cdef inline void _init(Buffer* buf) noexcept:
     buf.data = buf.stack
     buf.size = 0
     buf.capacity = STACK_SIZE
+    buf.depth = 0
 
 
 cdef inline void _release(Buffer* buf) noexcept:
@@ -1125,6 +1139,8 @@ cdef class ClassCodec:
         try:
             self.writer(&buf, value)
             return PyBytes_FromStringAndSize(buf.data, buf.size)
+        except TooDeep:
+            raise
         except Exception:  # Unsupported, or an error the run-time codec reports
             self.fallbacks += 1
             return self.runtime().encode(value)
@@ -1156,6 +1172,8 @@ cdef class ClassCodec:
         try:
             self.writer(&buf, value)
             return PyUnicode_DecodeUTF8(buf.data, buf.size, NULL)
+        except TooDeep:
+            raise
         except Exception:  # Unsupported, or an error the run-time codec reports
             self.fallbacks += 1
             return self.runtime().write(value)

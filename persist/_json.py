@@ -28,6 +28,14 @@ Infinity and numbers that overflow to infinity, and lone surrogates (escaped
 or as raw UTF-8 bytes). Whole-document checks run only when the raw bytes
 could hold such a thing, so an ordinary record pays a few ``memchr`` calls.
 
+Hostile input: a value is at most ``MAX_DEPTH`` (1,024) arrays and objects
+deep -- ujson reads no deeper -- and every walk over a value (checking,
+copying, writing deep values) runs on an explicit stack, not by recursion, so
+a deep value or a cycle is an EncodeError/DecodeError in any thread, whatever
+its stack size. An int of more decimal digits than Python converts
+(``sys.get_int_max_str_digits()``, 4,300) is an EncodeError, as ujson cannot
+read it back (DecodeError).
+
 Errors inside a value are raised as :class:`PathError`, which collects the JSON
 path on the way out; each codec's entry point turns it into ``TypeError``
 (wrong type at the top), ``EncodeError`` or ``DecodeError`` with a message
@@ -39,6 +47,8 @@ from __future__ import annotations
 import binascii
 import json
 import re
+import sys
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from math import isfinite
 from typing import Any
@@ -51,6 +61,11 @@ from persist.errors import DecodeError, EncodeError
 # which finish() escapes once for the whole text.
 quote = json.encoder.encode_basestring
 _loads = ujson.loads
+
+MAX_DEPTH = 1024
+"""Arrays and objects nested in one document: ujson's limit, so also the writer's."""
+_C_DEPTH = 200
+"""Values up to this deep go through the C encoder (it recurses on the C stack)."""
 
 
 def type_name(value: object) -> str:
@@ -70,6 +85,7 @@ class PathError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.wrong_type = wrong_type
+        self.too_deep = False
         self.segments: list[str] = []
 
     @classmethod
@@ -79,12 +95,14 @@ class PathError(Exception):
 
     def within(self, key: str) -> PathError:
         """Add the object member ``key`` in front of the path; returns self."""
-        self.segments.append("." + key)
+        if not self.too_deep:  # a path a thousand levels long helps nobody
+            self.segments.append("." + key)
         return self
 
     def at_index(self, index: int) -> PathError:
         """Add the array index in front of the path; returns self."""
-        self.segments.append(f"[{index}]")
+        if not self.too_deep:
+            self.segments.append(f"[{index}]")
         return self
 
     @property
@@ -104,6 +122,41 @@ class PathError(Exception):
 
 
 # --- finishing and loading a whole document ---------------------------------
+
+
+def refused(error: Exception, root: str, *, encoding: bool = True) -> Exception:
+    """Make the public error for what a codec raised outside PathError.
+
+    A RecursionError (a recursive attrs class nested too deeply, or a cycle
+    of objects) or a ValueError from printing an int past Python's digit
+    limit; anything else is returned unchanged for the caller to re-raise.
+    """
+    if isinstance(error, (EncodeError, DecodeError)):
+        return error
+    if isinstance(error, RecursionError):
+        reason = "nested too deeply, or a cycle"
+    elif isinstance(error, ValueError):
+        reason = str(error)
+    else:
+        return error
+    return (
+        EncodeError(f"{root}: {reason}")
+        if encoding
+        else DecodeError(f"{root}: {reason}")
+    )
+
+
+def check_depth(text: str, root: str) -> None:
+    """Raise EncodeError if JSON ``text`` nests deeper than the decoder reads.
+
+    Fewer than MAX_DEPTH brackets cannot be too deep (two C-level counts);
+    otherwise ujson, the decoder itself, decides.
+    """
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        try:
+            _loads(text)
+        except ValueError:
+            raise EncodeError(f"{root}: {too_deep()}") from None
 
 
 def finish(text: str, root: str) -> bytes:
@@ -152,25 +205,85 @@ def may_be_nonfinite(data: bytes) -> bool:
 
 def _check_strings(value: Any) -> None:
     """Raise PathError for the first str or key holding a lone surrogate."""
+    walk(value, _string_children)
+
+
+def _has_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _string_children(value: Any) -> Iterable[tuple[Any, Any]] | None:
     if type(value) is str:
-        if not value.isascii():
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                raise PathError("lone surrogate in a str") from None
-    elif type(value) is dict:
-        for key, item in value.items():
-            try:
-                _check_strings(key)
-                _check_strings(item)
-            except PathError as error:
-                raise error.within(key) from None
-    elif type(value) is list:
-        for index, item in enumerate(value):
-            try:
-                _check_strings(item)
-            except PathError as error:
-                raise error.at_index(index) from None
+        if _has_surrogate(value):
+            raise PathError("lone surrogate in a str")
+        return None
+    if type(value) is dict:
+        for key in value:
+            if _has_surrogate(key):
+                raise PathError(f"lone surrogate in the key {key!r}")
+        return value.items()
+    if type(value) is list:
+        return enumerate(value)
+    return None
+
+
+# --- walking a value without recursion ------------------------------------------
+
+
+def walk(
+    value: Any,
+    children: Callable[[Any], Iterable[tuple[Any, Any]] | None],
+    room: int = MAX_DEPTH,
+) -> int:
+    """Visit ``value`` depth first on an explicit stack; return its depth.
+
+    ``children(item)`` checks one item and returns the ``(key or index,
+    child)`` pairs still to visit, or None for a leaf; it raises PathError for
+    a bad item. Deeper than ``room`` containers (or a cycle) is a PathError;
+    every PathError leaves with the path of the item it was raised for.
+    """
+    path: list[Any] = []  # key or index of each open container's current child
+    stack: list[Any] = []
+    deepest = 0
+    item = value
+    try:
+        while True:
+            inner = children(item)
+            if inner is not None:
+                if len(stack) >= room:
+                    raise too_deep(room)
+                stack.append(iter(inner))
+                path.append(None)
+                deepest = max(deepest, len(stack))
+            while stack:
+                step = next(stack[-1], None)
+                if step is not None:
+                    path[-1], item = step
+                    break
+                stack.pop()
+                path.pop()
+            else:
+                return deepest
+    except PathError as error:
+        if not error.too_deep:  # a path a thousand levels long helps nobody
+            error.segments.extend(
+                f"[{label}]" if type(label) is int else f".{label}"
+                for label in reversed(path)
+            )
+        raise
+
+
+def too_deep(room: int = MAX_DEPTH) -> PathError:
+    """Make the error for a value nested deeper than ``room`` levels."""
+    error = PathError(f"nested deeper than {room} levels, or a cycle")
+    error.too_deep = True
+    return error
 
 
 def path_at(text: str, pos: int) -> str:
@@ -240,10 +353,19 @@ def read_str(value: Any) -> str:
 
 
 def write_int(value: Any) -> str:
-    """Write an int of any size; bool is refused."""
+    """Write an int of any size Python can print; bool is refused."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return int.__repr__(value)
+        return int_text(value)
     raise PathError.expected("int", value)
+
+
+def int_text(value: int) -> str:
+    """Return the decimal of an int; past Python's digit limit a PathError."""
+    try:
+        return int.__repr__(value)
+    except ValueError:  # what could be written could not be read back
+        limit = sys.get_int_max_str_digits()
+        raise PathError(f"int has more than {limit} digits") from None
 
 
 def read_int(value: Any) -> int:
@@ -410,61 +532,250 @@ _encode_any = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
 
 
 def write_any(value: Any) -> str:
-    """Write a JSON value: dict (str keys), list, tuple, str, int, float, bool, None."""
-    if type(value) is str:
+    """Write a JSON value: dict (str keys), list, tuple, str, int, float, bool, None.
+
+    Checked first (on an explicit stack, bounding the depth); shallow values
+    then go through the C encoder, deep ones through :func:`_write_deep`.
+    """
+    kind = type(value)
+    if kind is str:
         return quote(value)
-    try:
-        text: str = _encode_any(value, 0)[0]
-    except RecursionError:
-        raise PathError("value nested too deeply, or a cycle") from None
-    except (TypeError, ValueError) as error:
-        check_any(value)  # raises with the path
-        raise PathError(str(error)) from None
-    if type(value) not in _PLAIN:
-        check_any(value)
-    return text
+    if kind is int:
+        return int_text(value)
+    if check_any(value) <= _C_DEPTH:
+        try:
+            text: str = _encode_any(value, 0)[0]
+        except ValueError:  # an int past the digit limit: say which
+            _write_deep(value)
+            raise
+        except RecursionError:  # the caller was deep already
+            return _write_deep(value)
+        return text
+    return _write_deep(value)
 
 
-def check_any(value: Any) -> None:
-    """Raise PathError unless ``value`` is a JSON value (see write_any); walks it.
+def check_any(value: Any) -> int:
+    """Raise PathError unless ``value`` is a JSON value (write_any); return its depth.
 
     Containers holding only str, int, bool and None are passed by C-level set
     operations; the Python loop runs only where floats or containers are.
+    The first ``_RECURSE`` levels are checked by plain recursion (fast for the
+    usual shallow value), deeper ones by :func:`walk` on an explicit stack.
     """
+    try:
+        return _check_any(value, 0)
+    except RecursionError:  # the caller was deep already
+        return walk(value, _any_children)
+
+
+_RECURSE = 48
+"""Levels the fast recursive helpers go before handing over to the explicit stack."""
+
+
+def _check_any(value: Any, depth: int) -> int:
+    """check_any of a value ``depth`` containers down; items of _PLAIN cost no call."""
+    if isinstance(value, dict):
+        if depth >= _RECURSE:
+            return _check_rest(value, depth)
+        if not _STR_ONLY.issuperset(map(type, value)):
+            for key in value:
+                if not isinstance(key, str):
+                    raise PathError(f"dict key must be str, got {type_name(key)}")
+        deepest = depth + 1
+        if _PLAIN.issuperset(map(type, value.values())):
+            return deepest
+        for key, item in value.items():
+            if type(item) not in _PLAIN:
+                try:
+                    inner = _check_any(item, depth + 1)
+                except PathError as error:
+                    raise error.within(key) from None
+                if inner > deepest:
+                    deepest = inner
+        return deepest
+    if isinstance(value, (list, tuple)):
+        if depth >= _RECURSE:
+            return _check_rest(value, depth)
+        deepest = depth + 1
+        if _PLAIN.issuperset(map(type, value)):
+            return deepest
+        for index, item in enumerate(value):
+            if type(item) not in _PLAIN:
+                try:
+                    inner = _check_any(item, depth + 1)
+                except PathError as error:
+                    raise error.at_index(index) from None
+                if inner > deepest:
+                    deepest = inner
+        return deepest
+    if isinstance(value, float):
+        if not isfinite(value):
+            raise PathError(nonfinite_reason(value))
+    elif not isinstance(value, (str, int)) and value is not None:
+        raise PathError(f"{type_name(value)} is not a JSON value")
+    return depth
+
+
+def _check_rest(value: Any, depth: int) -> int:
+    """Check what lies below ``_RECURSE`` levels with :func:`walk`."""
+    try:
+        return depth + walk(value, _any_children, MAX_DEPTH - depth)
+    except PathError as error:
+        raise too_deep() if error.too_deep else error from None
+
+
+def _any_children(value: Any) -> Iterable[tuple[Any, Any]] | None:
     if isinstance(value, dict):
         if not _STR_ONLY.issuperset(map(type, value)):
             for key in value:
                 if not isinstance(key, str):
                     raise PathError(f"dict key must be str, got {type_name(key)}")
-        if not _PLAIN.issuperset(map(type, value.values())):
-            for key, item in value.items():
-                try:
-                    check_any(item)
-                except PathError as error:
-                    raise error.within(key) from None
-    elif isinstance(value, (list, tuple)):
-        if not _PLAIN.issuperset(map(type, value)):
-            for index, item in enumerate(value):
-                try:
-                    check_any(item)
-                except PathError as error:
-                    raise error.at_index(index) from None
-    elif isinstance(value, float):
+        if _PLAIN.issuperset(map(type, value.values())):
+            return ()
+        return [(key, item) for key, item in value.items() if type(item) not in _PLAIN]
+    if isinstance(value, (list, tuple)):
+        if _PLAIN.issuperset(map(type, value)):
+            return ()
+        return [(i, item) for i, item in enumerate(value) if type(item) not in _PLAIN]
+    if isinstance(value, float):
         if not isfinite(value):
             raise PathError(nonfinite_reason(value))
     elif not isinstance(value, (str, int)) and value is not None:
         raise PathError(f"{type_name(value)} is not a JSON value")
+    return None
+
+
+def _write_deep(value: Any) -> str:
+    """Write a value check_any passed, on an explicit stack instead of the C stack."""
+    out: list[str] = []
+    stack: list[
+        list[Any]
+    ] = []  # per open container: [items, closing, is_dict, any yet]
+    item = value
+    while True:
+        if isinstance(item, dict):
+            out.append("{")
+            stack.append([iter(item.items()), "}", True, False])
+        elif isinstance(item, (list, tuple)):
+            out.append("[")
+            stack.append([iter(item), "]", False, False])
+        else:
+            out.append(_leaf_text(item))
+        while stack:
+            top = stack[-1]
+            step: Any = next(top[0], _END)
+            if step is not _END:
+                if top[3]:
+                    out.append(",")
+                top[3] = True
+                if top[2]:
+                    out.append(quote(step[0]) + ":")
+                    item = step[1]
+                else:
+                    item = step
+                break
+            out.append(top[1])
+            stack.pop()
+        else:
+            return "".join(out)
+
+
+_END: Any = object()
+
+
+def _leaf_text(value: Any) -> str:
+    if isinstance(value, str):
+        return quote(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return int_text(value)
+    return float.__repr__(value)
 
 
 def copy_any(value: Any) -> Any:
-    """Copy the dicts and lists of a JSON value; scalars are immutable and shared."""
+    """Copy the dicts and lists of a JSON value; scalars are immutable and shared.
+
+    On an explicit stack, as deep as a value can be stored (``MAX_DEPTH``);
+    a deeper value, or a cycle, is an EncodeError: it could not be stored.
+    """
+    if type(value) in _PLAIN:  # the usual item of a dict[str, Any]: no more calls
+        return value
+    try:
+        return _copy_any(value, 0)
+    except RecursionError:  # the caller was deep already
+        return _copy_deep(value, MAX_DEPTH)
+
+
+def _copy_any(value: Any, depth: int) -> Any:
+    """Copy by plain recursion, the first ``_RECURSE`` levels (the usual value)."""
     if isinstance(value, dict):
-        return {key: copy_any(item) for key, item in value.items()}
+        if depth >= _RECURSE:
+            return _copy_deep(value, MAX_DEPTH - depth)
+        depth += 1
+        return {
+            key: item if type(item) in _PLAIN else _copy_any(item, depth)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [copy_any(item) for item in value]
+        if depth >= _RECURSE:
+            return _copy_deep(value, MAX_DEPTH - depth)
+        depth += 1
+        return [
+            item if type(item) in _PLAIN else _copy_any(item, depth) for item in value
+        ]
     if isinstance(value, tuple):
-        return tuple(copy_any(item) for item in value)
+        if depth >= _RECURSE:
+            return _copy_deep(value, MAX_DEPTH - depth)
+        depth += 1
+        return tuple(
+            item if type(item) in _PLAIN else _copy_any(item, depth) for item in value
+        )
     return value
+
+
+def _copy_deep(value: Any, room: int) -> Any:
+    """Copy on an explicit stack, at most ``room`` levels deep (else EncodeError)."""
+    if not isinstance(value, (dict, list, tuple)):
+        return value
+    # per open container: [its items, the copies so far, its kind]
+    stack: list[list[Any]] = []
+    item = value
+    while True:
+        if isinstance(item, dict):
+            stack.append([iter(item.items()), {}, dict])
+        elif isinstance(item, (list, tuple)):
+            stack.append([iter(item), [], tuple if isinstance(item, tuple) else list])
+        else:
+            _add_copy(stack[-1], item)
+        if len(stack) > room:
+            raise EncodeError(f"cannot copy: {too_deep()}")
+        while True:
+            top = stack[-1]
+            step: Any = next(top[0], _END)
+            if step is not _END:
+                if top[2] is dict:
+                    top[3:] = [step[0]]  # the key the child's copy goes under
+                    item = step[1]
+                else:
+                    item = step
+                break
+            stack.pop()
+            done = top[1] if top[2] is not tuple else tuple(top[1])
+            if not stack:
+                return done
+            _add_copy(stack[-1], done)
+
+
+def _add_copy(frame: list[Any], copied: Any) -> None:
+    if frame[2] is dict:
+        frame[1][frame[3]] = copied
+    else:
+        frame[1].append(copied)
 
 
 def same(value: Any) -> Any:

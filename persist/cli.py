@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from json.encoder import encode_basestring_ascii
+from typing import Any
 
-from . import _core
-from .errors import CorruptWALError, PersistError
+from . import _core, _json
+from .codecs import codec_for
+from .errors import CorruptWALError, DecodeError, PersistError
+from .repair import repair
 
 __all__ = ["main"]
 
@@ -32,18 +35,47 @@ class _Scan:
         return m
 
     def items(self) -> Iterator[tuple[str | None, str, bytes, int]]:
-        """``(map name, key, JSON bytes, line)`` of every live key."""
-        for name, m in self.maps.items():
-            for key, data, line in m._raw_items():
-                yield name, key, data, line
+        """``(map name, key, JSON bytes, value line)`` per live key, in file order."""
+        found = [
+            (line, name, key, data)
+            for name, m in self.maps.items()
+            for key, data, line in m._raw_items()
+        ]
+        found.sort(key=lambda item: item[0])
+        for line, name, key, data in found:
+            yield name, key, data, line
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
+def _decode_value(data: bytes) -> Any:
+    """Decode a value line as the store decodes an untyped value (or DecodeError)."""
+    return codec_for(Any).decode(data)
 
 
-def _parse(data: bytes) -> object:
-    return json.loads(data, parse_constant=_reject_constant)
+def _json_str(text: str) -> str:
+    """JSON for a str; a key kept with surrogateescape gets ASCII escapes."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return encode_basestring_ascii(text)
+    return _json.quote(text)
+
+
+def _full_key(name: str | None, key: str) -> str:
+    return key if name is None else f"{name}:{key}"
+
+
+def _key_warning(name: str | None, key: str) -> str | None:
+    """Say why the key rules would refuse this key for a new record, or None."""
+    if name is None and not key:
+        return "an empty bare key (Go cannot read it back)"
+    for label, text in (("map name", name or ""), ("key", key)):
+        for char in text:
+            code = ord(char)
+            if code < 0x20 or 0x7F <= code <= 0x9F:
+                return f"{label} holds the control character U+{code:04X}"
+            if 0xD800 <= code <= 0xDFFF:
+                return f"{label} is not valid UTF-8"
+    return None
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -62,12 +94,23 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_dump(args: argparse.Namespace) -> int:
     scan = _Scan(args.file)
-    for name, key, data, _line in scan.items():
+    status = 0
+    for name, key, data, line in scan.items():
         if args.map is not None and name != args.map:
             continue
-        record = {"map": name, "key": key, "value": _parse(data)}
-        print(json.dumps(record, ensure_ascii=False))
-    return 0
+        label = "null" if name is None else _json_str(name)
+        head = f'{{"map":{label},"key":{_json_str(key)}'
+        if args.keys_only:
+            sys.stdout.write(head + "}\n")
+            continue
+        try:
+            value = _json.write_any(_decode_value(data))
+        except DecodeError as exc:
+            print(f"line {line}: {_full_key(name, key)!r}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        sys.stdout.write(f'{head},"value":{value}}}\n')
+    return status
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -76,21 +119,54 @@ def cmd_check(args: argparse.Namespace) -> int:
     except CorruptWALError as exc:
         print(f"corrupt: {exc}")
         return 1
-    bad = 0
+    bad = warnings = 0
     for name, key, data, line in scan.items():
+        full = _full_key(name, key)
+        warning = _key_warning(name, key)
+        if warning is not None:
+            warnings += 1
+            print(
+                f"line {line - 1}: warning: {full!r}: {warning}; it loads and stays "
+                "readable and deletable, but a new record could not use it"
+            )
         try:
-            _parse(data)
-        except ValueError as exc:
+            _decode_value(data)
+        except DecodeError as exc:
             bad += 1
-            full = key if name is None else f"{name}:{key}"
-            print(f"line {line}: value of {full!r} is not valid JSON: {exc}")
+            print(f"line {line}: value of {full!r} cannot be decoded: {exc}")
     if scan.valid_end < scan.size:
         print(
-            f"torn tail: {scan.size - scan.valid_end} bytes after byte "
-            f"{scan.valid_end} (a crash mid-append; cut at the next write)"
+            f"line {2 + 2 * scan.records}: torn tail: {scan.size - scan.valid_end} "
+            f"bytes after byte {scan.valid_end} (a crash mid-append; cut at the next "
+            "write)"
         )
-    print(f"{scan.records} records, {bad} undecodable")
+    print(f"{scan.records} records, {bad} undecodable, {warnings} warnings")
     return 1 if bad else 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    scan = _Scan(args.file)
+    m = scan.maps.get(args.map)
+    data = None if m is None else m._get_raw(args.key)
+    if data is None:
+        print(f"persist get: no key {args.key!r} in map {args.map!r}", file=sys.stderr)
+        return 1
+    sys.stdout.write(_json.write_any(_decode_value(data)) + "\n")
+    return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    report = repair(args.file)
+    for line, reason in report.dropped:
+        print(f"line {line}: dropped: {reason}")
+    if report.backup is None:
+        print(f"nothing to repair: {report.kept} records, all readable")
+    else:
+        print(
+            f"repaired: kept {report.kept} records, dropped {len(report.dropped)}; "
+            f"the original is in {report.backup}"
+        )
+    return 0
 
 
 def cmd_shrink(args: argparse.Namespace) -> int:
@@ -123,19 +199,33 @@ def cmd_codegen(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="persist", description=__doc__)
+    parser.add_argument(
+        "--version", action="version", version=f"persist-kv {__version__}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, fn, help_text in (
         ("stats", cmd_stats, "key and record counts"),
         ("dump", cmd_dump, "one JSON line per live key"),
         ("check", cmd_check, "validate; report torn tail or corruption"),
         ("shrink", cmd_shrink, "rewrite with one record per live key"),
+        ("repair", cmd_repair, "drop what cannot be read, keeping a backup"),
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("file")
         p.set_defaults(fn=fn)
         if name == "dump":
             p.add_argument("--map", help='only this map ("" = the single map)')
+            p.add_argument(
+                "--keys-only", action="store_true", help="print map and key only"
+            )
+    p = sub.add_parser("get", help="print one value's JSON")
+    p.add_argument("file")
+    p.add_argument("map", help='the map\'s name ("" = the single map)')
+    p.add_argument("key")
+    p.set_defaults(fn=cmd_get)
     p = sub.add_parser("demo", help="run the quickstart in a temporary folder")
     p.add_argument("folder", nargs="?", help="keep the demo's file here instead")
     p.set_defaults(fn=cmd_demo)
@@ -161,4 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except (OSError, PersistError) as exc:
         print(f"persist {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line, never a traceback
+        print(f"persist {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

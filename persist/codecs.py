@@ -20,6 +20,12 @@ module for every class the type contains, once per module; it calls
 ``register_compiled`` for each of its classes. No such module: no compiled
 codecs (a module that fails to import is reported as a StaleCodecWarning).
 
+Hostile input -- nesting past 1,024 levels, cycles, ints past 4,300 digits,
+invalid UTF-8, lone surrogates -- is an EncodeError or DecodeError from every
+tier, never another exception; a registered codec's own ValueError,
+RecursionError or OverflowError (and, decoding, TypeError, KeyError,
+IndexError) is turned into one too (see ``_guarded``).
+
 Every codec also has ``write`` (value -> JSON text) and ``read`` (parsed JSON ->
 value), which raise :class:`persist._json.PathError`; they let one codec serve
 its type nested inside another (a registered type inside an attrs class, a
@@ -56,10 +62,11 @@ from persist.codegen.plan import (
     left_to_registry,
     may_hold_any,
     plan_for,
+    recursive,
     type_label,
     walk,
 )
-from persist.errors import DecodeError
+from persist.errors import DecodeError, EncodeError
 
 __all__ = [
     "Codec",
@@ -130,22 +137,83 @@ def register_codec(
     :param decode: bytes -> value
     :param copy: value -> copy for update(); by default ``decode(encode(value))``
     """
+    top_encode, top_decode = _guarded(type_label(tp), encode, decode)
     if copy is None:
 
         def copy(value: Any) -> Any:
-            return decode(encode(value))
+            return top_decode(top_encode(value))
 
     with _lock:
         _registered[tp] = Codec(
             tp,
             "registered",
-            encode,
-            decode,
+            top_encode,
+            top_decode,
             copy,
             _nested_write(encode),
             _nested_read(decode),
         )
         _changed()
+
+
+def _guarded(
+    label: str, encode: Callable[[Any], bytes], decode: Callable[[bytes], Any]
+) -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
+    """Wrap a user's codec so that what it fails on is an EncodeError/DecodeError.
+
+    A TypeError from ``encode`` keeps its meaning (a value of the wrong type);
+    ValueError, RecursionError, OverflowError and, from ``decode``, TypeError,
+    KeyError and IndexError become the persist errors (both are ValueErrors).
+    """
+
+    def guarded_encode(value: Any) -> bytes:
+        try:
+            data = encode(value)
+        except (EncodeError, TypeError):
+            raise
+        except (ValueError, RecursionError, OverflowError) as error:
+            raise EncodeError(f"{label}: {_reason(error)}") from error
+        if b"\n" in data:  # it would end the record's line early: a corrupt file
+            raise EncodeError(f"{label}: the codec's output is not one line")
+        return data
+
+    def guarded_decode(data: bytes) -> Any:
+        try:
+            return decode(data)
+        except DecodeError:
+            raise
+        except _DECODE_FAILURES as error:
+            raise DecodeError(f"{label}: {_reason(error)}") from error
+
+    return guarded_encode, guarded_decode
+
+
+_DECODE_FAILURES = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    RecursionError,
+    OverflowError,
+)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, RecursionError):
+        return "nested too deeply, or a cycle"
+    return str(error) or type(error).__name__
+
+
+def _guarded_copy(label: str, copy: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Make a recursive class's copy refuse a value too deep to store (EncodeError)."""
+
+    def guarded(value: Any) -> Any:
+        try:
+            return copy(value)
+        except RecursionError:
+            raise EncodeError(f"{label}: cannot copy: nested too deeply") from None
+
+    return guarded
 
 
 def _changed() -> None:
@@ -195,11 +263,14 @@ def _nested_write(encode: Callable[[Any], bytes]) -> Callable[[Any], str]:
 
     def write(value: Any) -> str:
         try:
-            return encode(value).decode()
-        except (TypeError, ValueError) as error:
+            text = encode(value).decode()
+        except (TypeError, ValueError, RecursionError, OverflowError) as error:
             raise PathError(
-                str(error), wrong_type=isinstance(error, TypeError)
+                _reason(error), wrong_type=isinstance(error, TypeError)
             ) from error
+        if "\n" in text:  # it would end the record's line early: a corrupt file
+            raise PathError("the codec's output is not one line")
+        return text
 
     return write
 
@@ -210,8 +281,8 @@ def _nested_read(decode: Callable[[bytes], Any]) -> Callable[[Any], Any]:
     def read(value: Any) -> Any:
         try:
             return decode(_json.write_any(value).encode())
-        except (TypeError, ValueError) as error:
-            raise PathError(str(error)) from error
+        except _DECODE_FAILURES as error:
+            raise PathError(_reason(error)) from error
 
     return read
 
@@ -253,8 +324,9 @@ def _build(tp: Any, converter: cattrs.Converter | None) -> Codec:
     plan = plan_for(tp)
     if isinstance(plan, ClassPlan):
         made = codegen.make_python_codec(plan.cls, resolve=part_for)
+        copy = _guarded_copy(plan.label, made.copy) if recursive(plan) else made.copy
         return Codec(
-            tp, "runtime", made.encode, made.decode, made.copy, made.write, made.read
+            tp, "runtime", made.encode, made.decode, copy, made.write, made.read
         )
     if plan.kind is Kind.OPAQUE:
         return _cattrs_codec(tp, default_converter)
@@ -564,6 +636,10 @@ def _entry_points(
             text = write(value)
         except PathError as error:
             raise error.encode_error(label) from None
+        except (ValueError, RecursionError) as error:  # a huge int; too deep
+            raise _json.refused(error, label) from None
+        if check_any:
+            _json.check_depth(text, label)
         if text.isascii():
             return text.encode()
         return _json.finish(text, label)
@@ -576,6 +652,8 @@ def _entry_points(
             return read(value)
         except PathError as error:
             raise error.decode_error(label) from None
+        except RecursionError as error:  # a recursive type nested too deeply
+            raise _json.refused(error, label, encoding=False) from None
 
     return encode, decode
 
@@ -625,8 +703,11 @@ def _decode_str(data: bytes) -> str:
 
 
 def _encode_int(value: Any) -> bytes:
-    if type(value) is int:
-        return b"%d" % value
+    try:
+        if type(value) is int:
+            return b"%d" % value
+    except ValueError:  # past the digit limit: write_int says so below
+        pass
     try:
         return _json.write_int(value).encode()
     except PathError as error:
@@ -668,7 +749,10 @@ def _cattrs_codec(tp: Any, converter: cattrs.Converter) -> Codec:
             raise PathError("; ".join(cattrs.transform_error(error))) from None
 
     def copy(value: Any) -> Any:
-        return structure(unstructure(value), tp)
+        try:
+            return structure(unstructure(value), tp)
+        except RecursionError:
+            raise EncodeError(f"{label}: cannot copy: nested too deeply") from None
 
     encode, decode = _entry_points(label, write, read, check_any=True)
     return Codec(tp, "cattrs", encode, decode, copy, write, read)
@@ -698,13 +782,17 @@ def _make_default_converter() -> cattrs.Converter:
     """Build the converter of level 4: cattrs, writing JSON as the other levels do.
 
     bytes as base64, datetime as RFC 3339, sets as arrays, int dict keys as
-    strings (as Go does), attrs fields under their ``metadata["json"]`` key;
+    strings (as Go does), attrs fields under their ``metadata["json"]`` key,
+    Any values as they are (copied, and checked by the writer);
     a type cattrs has no hook for fails at codec_for time, not at first use.
     """
     converter = cattrs.Converter(
         unstruct_collection_overrides={AbstractSet: list},
         structure_fallback_factory=_no_hook,
     )
+    # Any values are JSON values already: copied on an explicit stack (cattrs
+    # would recurse into them by their runtime type, 1,000 levels too many).
+    converter.register_unstructure_hook_func(lambda tp: tp is Any, _json.copy_any)
     converter.register_unstructure_hook(bytes, _json.base64)
     converter.register_structure_hook(bytes, _cattrs_hook(_json.read_bytes))
     converter.register_unstructure_hook(datetime, _json.rfc3339)

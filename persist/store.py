@@ -18,6 +18,7 @@ from . import _core
 from ._files import create_like, lock_file
 from .codecs import codec_for
 from .errors import (
+    DecodeError,
     InvalidKeyError,
     KeyNotFoundError,
     MapExistsError,
@@ -205,6 +206,9 @@ class Store:
             if self._state != "closed":
                 raise PersistError(f"store is already open on {self._path!r}")
             fd = lock_file(path)
+            # Memory is dropped here, not at close: a call already inside
+            # when close() began must still see the values it acts on.
+            self._forget_contents()
             try:
                 with contextlib.suppress(FileNotFoundError):
                     _core.sys_unlink(path + SHRINK_SUFFIX)  # a crashed shrink's
@@ -215,9 +219,7 @@ class Store:
                     writer.write_header()
             except BaseException:
                 os.close(fd)
-                for m in self._all_maps():
-                    m._clear()
-                self._raw_maps.clear()
+                self._forget_contents()
                 raise
             self._path = path
             self._pid = os.getpid()
@@ -287,10 +289,13 @@ class Store:
             self._writer = None
             self._state = "closed"
             self._sync_thread = None
-            for m in self._all_maps():
-                m._clear()
-            self._raw_maps.clear()
         _open_stores.discard(self)
+
+    def _forget_contents(self) -> None:
+        """Empty every map and drop the raw ones (before a load)."""
+        for m in self._all_maps():
+            m._clear()
+        self._raw_maps.clear()
 
     @staticmethod
     def _stop_thread(thread: threading.Thread | None) -> None:
@@ -355,9 +360,8 @@ class Store:
     def set(self, key: str, value: Any) -> None:
         """Write ``value`` under the bare ``key`` (no map), before returning."""
         _check_plain_key(key)
-        self._open_writer()
-        data = codec_for(type(value)).encode(value)
-        self._raw_maps[None]._set_raw(key, data)
+        orphans = self._orphans()
+        orphans._set_raw(key, codec_for(type(value)).encode(value))
 
     @overload
     def get(self, key: str, value_type: type[T]) -> T: ...
@@ -381,14 +385,26 @@ class Store:
         for owner in owners:
             data = None if owner is None else owner._get_raw(rest)
             if data is not None:
-                return codec_for(value_type).decode(data)
+                try:
+                    return codec_for(value_type).decode(data)
+                except DecodeError as exc:
+                    raise DecodeError(f"key {key!r}: {exc}") from None
         raise KeyNotFoundError(key)
 
     def delete(self, key: str) -> bool:
         """Delete the bare ``key``; False if it did not exist."""
         _check_plain_key(key)
+        return self._orphans().delete(key)
+
+    def _orphans(self) -> _core.PersistMap[Any]:
+        """The raw map of bare keys of the open store (its writes refuse
+        themselves once a close begins)."""
         self._open_writer()
-        return self._raw_maps[None].delete(key)
+        with self._lock:
+            orphans = self._raw_maps.get(None)
+        if orphans is None:
+            raise NotOpenError(self._why_closed)
+        return orphans
 
     # -- stats and shrink ---------------------------------------------------
 

@@ -296,6 +296,7 @@ def test_fast_path_serves_plain_values(models: ModuleType) -> None:
         before = fallbacks(cls)
         assert codec.decode(codec.encode(value)) == value
         assert fallbacks(cls) == before
+    before = fallbacks(examples.User)
     persist.codec_for(examples.User).encode(examples.User(StrSub("a"), "b", 1))
     assert fallbacks(examples.User) == before + 1
 

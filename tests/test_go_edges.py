@@ -61,6 +61,21 @@ def test_crlf_keys_stay_readable_and_deletable(db_path):
         assert dict(store.map("m", int).items()) == {"b\r": 2}
 
 
+def test_crlf_delete_record_loads(db_path):
+    """A CRLF file's delete record has `\r` as its second line (Go reads it)."""
+    db_path.write_bytes(b"go-persist 1\r\nS m:a\r\n1\r\nS m:b\r\n2\r\nD m:a\r\n\r\n")
+    with persist.Store(db_path) as store:
+        assert dict(store.map("m", int).items()) == {"b\r": 2}
+        assert store.stats() == persist.Stats(active_keys=1, wal_records=3)
+
+
+def test_store_get_names_the_key_of_an_undecodable_value(db_path):
+    db_path.write_bytes(HEADER + b"S o\n[1\n")
+    with persist.Store(db_path) as store:
+        with pytest.raises(persist.DecodeError, match="'o'"):
+            store.get("o", int)
+
+
 def test_go_control_character_key_is_deletable(db_path):
     """Go accepts control characters in keys; persist reads and deletes them."""
     db_path.write_bytes(HEADER + b"S m:a\x01b\n1\n")
