@@ -8,7 +8,8 @@
 # its key.  The lock order is written in _core.pxd.
 
 cimport cython
-from cpython.dict cimport PyDict_Items, PyDict_Keys, PyDict_Values
+from cpython.dict cimport PyDict_Items, PyDict_Keys, PyDict_Next, PyDict_Values
+from cpython.object cimport PyObject
 from cpython.pythread cimport (
     PY_LOCK_ACQUIRED, NOWAIT_LOCK, WAIT_LOCK, PyLockStatus, PyThread_acquire_lock,
     PyThread_allocate_lock, PyThread_free_lock, PyThread_get_thread_ident,
@@ -522,26 +523,35 @@ cdef class PersistMap:
         self.why_closed = why_closed
 
     def _shard_snapshot(self, Py_ssize_t index):
-        """A list of shard ``index``'s items, None past the last shard (for
-        shrink, which dumps a map in parts)."""
+        """A copy of shard ``index``'s dict, None past the last shard (for
+        shrink; a dict copy makes no per-item objects for the GC to chase)."""
         if index >= len(self.shards):
             return None
-        return PyDict_Items((<_Shard>self.shards[index]).data)
+        return (<_Shard>self.shards[index]).data.copy()
 
-    def _dump_items(self, list items, Py_ssize_t start, Py_ssize_t stop,
-                    bytearray out):
-        """Append one S record per item of ``items[start:stop]`` to ``out``."""
-        cdef Py_ssize_t i
-        for i in range(start, min(stop, len(items))):
-            key, value = items[i]
-            data = (<_Raw>value).data if type(value) is _Raw else self._encode(value)
+    def _dump_part(self, dict snapshot, Py_ssize_t pos, bytearray out,
+                   Py_ssize_t limit):
+        """Append one S record per item of ``snapshot`` from position ``pos``
+        until ``out`` holds ``limit`` bytes; return ``(next position or -1
+        when done, records appended)``."""
+        cdef PyObject* key
+        cdef PyObject* value
+        cdef Py_ssize_t records = 0
+        while len(out) < limit:
+            if not PyDict_Next(snapshot, &pos, &key, &value):
+                return -1, records
+            if type(<object>value) is _Raw:
+                data = (<_Raw>value).data
+            else:
+                data = self._encode(<object>value)
             out += b"S "
             out += self.prefix
-            out += wal_key(key)
+            out += wal_key(<object>key)
             out += b"\n"
             out += data
             out += b"\n"
-        return max(0, min(stop, len(items)) - start)
+            records += 1
+        return pos, records
 
     def _adopt(self, PersistMap other):
         """Take over the records of a raw map (registered after open)."""

@@ -491,14 +491,24 @@ cdef class WalWriter:
         finally:
             self.drop_role()
 
+    def drain_capture(self):
+        """Hand over what was captured so far, ``(bytearray, records)``, and
+        go on capturing: the shrink copies it to the new file while writers
+        run, so the final, exclusive step has little left to copy."""
+        self.take_role()
+        captured, self.capture = self.capture, bytearray()
+        records, self.capture_records = self.capture_records, 0
+        self.drop_role()
+        return captured, records
+
     def end_capture(self):
         """Take the leader role and keep it; write what is queued; return
-        ``(captured bytes, records)``.  Follow with ``install`` or ``abort``."""
+        what was captured since the last drain, ``(bytearray, records)``.
+        Follow with ``install`` or ``abort``."""
         self.take_role()
         self.shrink_step = INSTALLING
         self.flush_for_capture()
-        captured = bytes(self.capture)
-        self.capture = None
+        captured, self.capture = self.capture, None
         return captured, self.capture_records
 
     def abort(self):
@@ -535,7 +545,8 @@ cdef class WalWriter:
         self.synced_end = self.written_end
         self.unlock()
         self.drop_role()
-        close(old)
+        with nogil:     # the last descriptor of the replaced file: the kernel
+            close(old)  # frees its blocks now, which takes a while
         if error is not None:
             raise error
 

@@ -34,6 +34,7 @@ log = logging.getLogger("persist")
 
 SHRINK_SUFFIX = ".shrink-tmp"
 SHRINK_CHUNK = 1 << 20  # shrink writes the new file in parts of about this size
+CATCH_UP_ROUNDS = 8  # copies of the writes made during a shrink, before the last
 _open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
 
 
@@ -442,6 +443,14 @@ class Store:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             writer.start_capture()
             records = self._dump(writer, fd)
+            # Copy the writes made meanwhile while writers go on, until little
+            # is left; the last part is copied with writers held off.
+            for _ in range(CATCH_UP_ROUNDS):
+                captured, more = writer.drain_capture()
+                _core.sys_write(fd, captured)
+                records += more
+                if len(captured) < SHRINK_CHUNK:
+                    break
             _core.sys_fsync(fd, tmp)
             captured, more = writer.end_capture()
             _core.sys_write(fd, captured)
@@ -467,10 +476,12 @@ class Store:
         records = 0
         for m in self._all_maps():
             index = 0
-            while (items := m._shard_snapshot(index)) is not None:
+            while (snapshot := m._shard_snapshot(index)) is not None:
                 index += 1
-                for start in range(0, len(items), 2048):
-                    records += m._dump_items(items, start, start + 2048, out)
+                pos = 0
+                while pos >= 0:
+                    pos, n = m._dump_part(snapshot, pos, out, SHRINK_CHUNK)
+                    records += n
                     if len(out) >= SHRINK_CHUNK:
                         _core.sys_write(fd, out)
                         out.clear()
