@@ -116,6 +116,7 @@ cdef class WalWriter:
     cdef int lead(self) except -1
     cdef int gather(self) except -1
     cdef int write_queued(self, bint want_fsync) except -1
+    cdef int capture_bytes(self, const char* p, Py_ssize_t n) except -1
     cdef int prepare_file(self) except -1
     cdef int fail(self, object exc) except -1
     cdef int flush_for_capture(self) except -1

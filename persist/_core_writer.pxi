@@ -16,6 +16,9 @@
 # States: accepting -> (stop) refusing -> (release) released; orthogonally
 # ``failure`` is set by a failed fsync: nothing is written after it.
 
+from cpython.bytearray cimport (
+    PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize,
+)
 from libc.stdlib cimport realloc, free
 from libc.string cimport memcpy
 from posix.time cimport timespec, clock_gettime, CLOCK_REALTIME
@@ -337,7 +340,7 @@ cdef class WalWriter:
                 finally:
                     if self.out_pos > start:
                         if self.capture is not None:
-                            self.capture += self.out[start:self.out_pos]
+                            self.capture_bytes(self.out + start, self.out_pos - start)
                         self.lock()
                         self.written_end += self.out_pos - start
                         self.unlock()
@@ -372,6 +375,17 @@ cdef class WalWriter:
             # waiting or just served: they are about to queue again
             self.last_batch = max(wrote, self.fsync_callers)
             self.unlock()
+        return 0
+
+    cdef int capture_bytes(self, const char* p, Py_ssize_t n) except -1:
+        """Append ``p[:n]`` to the shrink's capture; the copy (all of a large
+        batch) runs without the GIL."""
+        cdef Py_ssize_t size = PyByteArray_GET_SIZE(self.capture)
+        cdef char* dst
+        PyByteArray_Resize(self.capture, size + n)
+        dst = PyByteArray_AS_STRING(self.capture) + size
+        with nogil:
+            memcpy(dst, p, n)
         return 0
 
     cdef int prepare_file(self) except -1:
