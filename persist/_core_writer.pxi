@@ -196,14 +196,21 @@ cdef class WalWriter:
     cdef int queue_pending(self) except -1:
         """Queue every map's pending async changes (mu held)."""
         cdef PersistMap m
-        cdef bytes k
+        cdef const char* k
+        cdef Py_ssize_t klen
+        cdef bytes loaded
         for m in self.dirty:
             for key, data in m.pending.items():
-                k = wal_key(key)
+                try:    # the str's cached UTF-8: no allocation per key
+                    k = PyUnicode_AsUTF8AndSize(key, &klen)
+                except UnicodeEncodeError:      # a key loaded with surrogates
+                    loaded = wal_key(key)
+                    k = loaded
+                    klen = len(loaded)
                 if data is None:
-                    self.append(b'D', m.prefix, k, len(k), b"", 0)
+                    self.append(b'D', m.prefix, k, klen, b"", 0)
                 else:
-                    self.append(b'S', m.prefix, k, len(k), <bytes>data,
+                    self.append(b'S', m.prefix, k, klen, <bytes>data,
                                 len(<bytes>data))
             m.pending.clear()
         self.dirty = []
