@@ -34,6 +34,7 @@ log = logging.getLogger("persist")
 
 SHRINK_SUFFIX = ".shrink-tmp"
 SHRINK_CHUNK = 1 << 20  # shrink writes the new file in parts of about this size
+SHRINK_SYNC_EVERY = 16 << 20  # ... and fsyncs it after about this many bytes
 CATCH_UP_ROUNDS = 8  # copies of the writes made during a shrink, before the last
 _open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
 
@@ -473,7 +474,7 @@ class Store:
         """Write the header and one record per live key to ``fd`` in parts of
         about SHRINK_CHUNK, writing without the GIL; stop if the store closes."""
         out = bytearray(_core.HEADER_BYTES)
-        records = 0
+        records = unsynced = 0
         for m in self._all_maps():
             index = 0
             while (snapshot := m._shard_snapshot(index)) is not None:
@@ -483,10 +484,15 @@ class Store:
                     pos, n = m._dump_part(snapshot, pos, out, SHRINK_CHUNK)
                     records += n
                     if len(out) >= SHRINK_CHUNK:
-                        _core.sys_write(fd, out)
+                        unsynced += _core.sys_write(fd, out)
                         out.clear()
                         if not writer.accepting:
                             raise NotOpenError(self._why_closed)
+                        if unsynced >= SHRINK_SYNC_EVERY:
+                            # write back as we go: one fsync of the whole
+                            # file at the end stalls every writer of the disk
+                            _core.sys_fsync(fd, writer.path + SHRINK_SUFFIX)
+                            unsynced = 0
         _core.sys_write(fd, out)
         return records
 
