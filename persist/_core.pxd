@@ -80,7 +80,8 @@ cdef class WalWriter:
     cdef Py_ssize_t fsync_callers  # callers inside commit() waiting for an fsync
     cdef Py_ssize_t last_batch     # records to gather: the last fsync's batch or callers
     cdef list dirty                # maps holding pending async changes
-    cdef bint leading              # the leader role is taken
+    cdef bint writing              # the write leader role is taken
+    cdef bint syncing              # the fsync leader role is taken
     cdef bint gathering            # the leader waits for more records
     cdef bint header_pending       # queue the header before the first record
     cdef readonly bint accepting   # new records are taken (False from close on)
@@ -113,9 +114,11 @@ cdef class WalWriter:
     cdef int check_written(self) except -1
     cdef int take_role(self) except -1
     cdef void drop_role(self) noexcept
-    cdef int lead(self) except -1
+    cdef int lead_write(self) except -1
+    cdef int lead_sync(self) except -1
+    cdef int sync_to(self, long long target) except -1
     cdef int gather(self) except -1
-    cdef int write_queued(self, bint want_fsync) except -1
+    cdef int write_queued(self) except -1
     cdef int capture_bytes(self, const char* p, Py_ssize_t n) except -1
     cdef int prepare_file(self) except -1
     cdef int fail(self, object exc) except -1

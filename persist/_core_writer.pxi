@@ -245,7 +245,10 @@ cdef class WalWriter:
     # -- committing ---------------------------------------------------------
 
     cdef int commit(self, long long end, bint want_fsync) except -1:
-        """Return once the bytes up to ``end`` are written (and fsync'd)."""
+        """Return once the bytes up to ``end`` are written (and fsync'd).
+
+        Writing and fsyncing are separate roles: a caller that only needs
+        write(2) never waits for an fsync in progress."""
         self.lock()
         if want_fsync:
             self.fsync_callers += 1
@@ -257,10 +260,21 @@ cdef class WalWriter:
                         not want_fsync or self.synced_end >= end):
                     return 0
                 self.check_written()
-                if self.leading:
+                if self.written_end < end:
+                    if want_fsync:
+                        # the fsync leader writes the queue before its fsync
+                        if self.syncing:
+                            self.wait_changed()
+                        else:
+                            self.lead_sync()
+                    elif self.writing:
+                        self.wait_changed()
+                    else:
+                        self.lead_write()
+                elif self.syncing:
                     self.wait_changed()
                 else:
-                    self.lead()
+                    self.lead_sync()
         finally:
             if want_fsync:
                 self.fsync_callers -= 1
@@ -275,26 +289,67 @@ cdef class WalWriter:
                 f"{self.path}: the store was closed before this change was written")
         return 0
 
-    cdef int lead(self) except -1:
-        """Write (and fsync) everything queued as the leader; mu held on entry
+    cdef int lead_write(self) except -1:
+        """As the write leader, write everything queued; mu held on entry
         and exit, released during the I/O."""
-        self.leading = True
+        self.writing = True
         try:
-            self.gather()
             self.unlock()
             try:
-                self.write_queued(False)
+                self.write_queued()
             finally:
                 self.lock()
         finally:
-            self.leading = False
+            self.writing = False
             pthread_cond_broadcast(&self.changed)
         return 0
 
+    cdef int lead_sync(self) except -1:
+        """As the fsync leader: gather records briefly, write what is queued
+        if no one else is writing, then fsync everything written; mu held on
+        entry and exit, released during the I/O."""
+        cdef long long target
+        self.syncing = True
+        try:
+            self.gather()
+            while self.writing:         # a write leader's batch: let it land
+                self.wait_changed()
+            if self.buf_len or self.out_pos < self.out_len:
+                self.lead_write()
+            target = self.written_end
+            if target > self.synced_end or self.dir_pending:
+                self.unlock()
+                try:
+                    self.sync_to(target)
+                finally:
+                    self.lock()
+        finally:
+            self.syncing = False
+            pthread_cond_broadcast(&self.changed)
+        return 0
+
+    cdef int sync_to(self, long long target) except -1:
+        """fsync the file (and a pending directory entry) as the fsync leader,
+        mu not held; a failure fails the store for good."""
+        if target > self.synced_end:
+            try:
+                fsync_fd(self.fd, self.path)
+            except OSError as exc:
+                self.fail(exc)
+        self.sync_dir_if_pending()
+        self.lock()
+        if target > self.synced_end:
+            self.synced_end = target
+        # the next batch may gather a record from every caller still waiting
+        # or just served: they are about to queue again
+        self.last_batch = self.fsync_callers
+        self.unlock()
+        return 0
+
     cdef int gather(self) except -1:
-        """An fsync leader waits briefly (mu held) for as many records as its
-        last batch held, or as many as there were fsync callers then, so
-        concurrent writers share one fsync."""
+        """An fsync leader waits briefly (mu held) for as many records as
+        there were fsync callers at the last fsync, so concurrent writers
+        share one fsync."""
         cdef timespec ts
         if (self.last_batch <= 1 or self.fsync_wanted <= self.synced_end
                 or self.buf_records >= self.last_batch):
@@ -309,34 +364,31 @@ cdef class WalWriter:
         return 0
 
     cdef int take_role(self) except -1:
-        """Wait for the leader role (a released writer keeps it for good)."""
+        """Take both roles, writing and fsyncing, waiting for them (a
+        released writer keeps them for good)."""
         self.lock()
         try:
-            while self.leading:
+            while self.writing or self.syncing:
                 if self.released:
                     raise NotOpenError(f"{self.path}: the store is closed")
                 self.wait_changed()
-            self.leading = True
+            self.writing = self.syncing = True
         finally:
             self.unlock()
         return 0
 
     cdef void drop_role(self) noexcept:
         self.lock()
-        self.leading = False
+        self.writing = self.syncing = False
         pthread_cond_broadcast(&self.changed)
         self.unlock()
 
-    cdef int write_queued(self, bint want_fsync) except -1:
-        """As the leader (mu not held): write a batch left by a failed write,
-        then everything queued; fsync if asked or if anyone waits for it.
-        A failed write(2) keeps its exact progress (retried by the next
-        leader); a failed fsync fails the store for good."""
+    cdef int write_queued(self) except -1:
+        """As the write leader (mu not held): write a batch left by a failed
+        write, then everything queued.  A failed write(2) keeps its exact
+        progress (retried by the next leader)."""
         cdef char* tmp
         cdef Py_ssize_t tmp_cap, start
-        cdef Py_ssize_t wrote = 0          # records written by this call
-        cdef long long target
-        cdef bint fsync_now
         while True:
             if self.out_pos < self.out_len:
                 self.prepare_file()
@@ -352,16 +404,13 @@ cdef class WalWriter:
                         self.written_end += self.out_pos - start
                         self.unlock()
                 self.file_records += self.out_records
-                wrote += self.out_records
                 if self.capture is not None:
                     self.capture_records += self.out_records
                 self.out_records = 0
             self.lock()
             if self.buf_len == 0:
-                fsync_now = want_fsync or self.fsync_wanted > self.synced_end
-                target = self.written_end
                 self.unlock()
-                break
+                return 0
             tmp, tmp_cap = self.out, self.out_cap
             self.out, self.out_cap = self.buf, self.buf_cap
             self.out_len, self.out_pos = self.buf_len, 0
@@ -369,20 +418,6 @@ cdef class WalWriter:
             self.buf, self.buf_cap = tmp, tmp_cap
             self.buf_len = self.buf_records = 0
             self.unlock()
-        if fsync_now and (target > self.synced_end or self.dir_pending):
-            if target > self.synced_end:
-                try:
-                    fsync_fd(self.fd, self.path)
-                except OSError as exc:
-                    self.fail(exc)
-            self.sync_dir_if_pending()
-            self.lock()
-            self.synced_end = target
-            # the next batch may gather a record from every caller still
-            # waiting or just served: they are about to queue again
-            self.last_batch = max(wrote, self.fsync_callers)
-            self.unlock()
-        return 0
 
     cdef int capture_bytes(self, const char* p, Py_ssize_t n) except -1:
         """Append ``p[:n]`` to the shrink's capture; the copy (all of a large
@@ -497,7 +532,7 @@ cdef class WalWriter:
                 self.queue_pending()
         finally:
             self.unlock()
-        self.write_queued(False)
+        self.write_queued()
         return 0
 
     def start_capture(self):
