@@ -183,6 +183,10 @@ class Store:
             name = ""
         if name is not None and name in self._maps:
             return self._maps[name]
+        return self._raw_map(name)
+
+    def _raw_map(self, name: str | None) -> _core.PersistMap[Any]:
+        """The raw map of an unregistered map's records (None: the orphans)."""
         raw = self._raw_maps.get(name)
         if raw is None:
             prefix = b"" if name is None else f"{name}:".encode()
@@ -213,7 +217,7 @@ class Store:
             try:
                 with contextlib.suppress(FileNotFoundError):
                     _core.sys_unlink(path + SHRINK_SUFFIX)  # a crashed shrink's
-                self._route(None)
+                self._raw_map(None)  # Store.set/delete write here
                 valid_end, size, records = _core.load(fd, path, self._route)
                 writer = _core.WalWriter(fd, path, valid_end, size, records)
                 if size == 0:  # a new file: header, fsync, and its directory entry

@@ -109,3 +109,29 @@ def test_check_accepts_a_file_with_odd_go_keys(db_path):
     """`persist check` reads such a file (exit 0)."""
     db_path.write_bytes(HEADER + b"S m:k\xff\n1\nS m:a\x01\n2\n")
     assert cli(["check", str(db_path)]) == 0
+
+
+def test_plain_api_beside_the_single_map(db_path):
+    """Store.set/get/delete work on a store whose single map `""` is
+    registered; after a reopen the bare record belongs to that map (as Go's
+    OpenSingleMap reads it)."""
+    store = persist.Store()
+    m = store.map("", str)
+    with store:
+        store.open(db_path)
+        m.set("a", "1")
+        store.set("motd", "hello")
+        assert store.get("motd", str) == "hello"
+        assert store.delete("motd") is True
+        store.set("motd", "again")
+    assert read_bytes(db_path) == (
+        HEADER + b'S :a\n"1"\nS motd\n"hello"\nD motd\n\nS motd\n"again"\n'
+    )
+    with persist.open_single_map(db_path, str) as m:
+        assert dict(m.items()) == {"a": "1", "motd": "again"}
+
+
+def test_demo_runs(capsys):
+    """`persist demo`, the README's first command, runs to its end."""
+    assert cli(["demo"]) == 0
+    assert "demo finished" in capsys.readouterr().out
