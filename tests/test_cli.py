@@ -263,7 +263,7 @@ def test_subprocess(tmp_path: Path) -> None:
     path = write(tmp_path, SOUND + b'S m:bad\n"\\ud800"\n')
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     done = subprocess.run(
-        [sys.executable, "-m", "persist", "dump", str(path)],
+        [sys.executable, "-P", "-m", "persist", "dump", str(path)],
         capture_output=True,
         text=True,
         env=env,
@@ -273,7 +273,7 @@ def test_subprocess(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[0] == '{"map":"m","key":"a","value":{"x":[1,2.5]}}'
     assert done.stderr == "line 13: 'm:bad': Any: lone surrogate in a str\n"
     done = subprocess.run(
-        [sys.executable, "-m", "persist", "check", str(path)],
+        [sys.executable, "-P", "-m", "persist", "check", str(path)],
         capture_output=True,
         text=True,
         env=env,
