@@ -13,8 +13,8 @@ from .errors import StoreLockedError
 __all__ = ["create_like", "descriptors_on", "lock_file"]
 
 
-def lock_file(path: str) -> int:
-    """Open ``path`` (created if missing) and take its exclusive lock.
+def lock_file(path: str, flags: int = os.O_RDWR | os.O_CREAT | os.O_APPEND) -> int:
+    """Open ``path`` (by default created if missing) and take its exclusive lock.
 
     Retries if the file at ``path`` was replaced (a shrink's rename) between
     the open and the lock, so the lock always covers the file at ``path``.
@@ -22,12 +22,12 @@ def lock_file(path: str) -> int:
     :raises StoreLockedError: another Store holds the lock
     """
     while True:
-        fd = _core.sys_open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC)
+        fd = _core.sys_open(path, flags | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise StoreLockedError(f"{path} is open in another Store") from None
+            raise StoreLockedError(f"{path} is open in a Store") from None
         except BaseException:
             os.close(fd)
             raise

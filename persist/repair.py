@@ -23,7 +23,6 @@ go-persist file (bad header) is refused with CorruptWALError, unchanged.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import typing
@@ -31,8 +30,10 @@ from collections.abc import Iterator
 
 import attrs
 
+from . import _core
+from ._files import create_like, lock_file
 from .codecs import codec_for
-from .errors import CorruptWALError, DecodeError, StoreLockedError
+from .errors import CorruptWALError, DecodeError
 
 __all__ = ["RepairReport", "repair"]
 
@@ -69,15 +70,15 @@ def repair(path: str | os.PathLike[str]) -> RepairReport:
     :raises FileNotFoundError: there is no such file
     """
     path = os.fspath(path)
-    fd = _lock(path)
+    fd = lock_file(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         original = _read_all(fd)
         kept, count, dropped = _tolerant_pass(original, path)
         if not dropped:
             return RepairReport(count, (), None)
-        mode = os.fstat(fd).st_mode & 0o7777
-        backup = _backup(path, original, mode)
-        _replace(path, kept, mode)
+        like = os.fstat(fd)
+        backup = _backup(path, original, like.st_mode & 0o7777)
+        _replace(path, kept, like)
         return RepairReport(count, tuple(dropped), backup)
     finally:
         os.close(fd)
@@ -157,25 +158,6 @@ def _records(data: bytes, pos: int) -> Iterator[tuple[int, int, int, str | None]
 # --- writing ---------------------------------------------------------------------
 
 
-def _lock(path: str) -> int:
-    """Open ``path`` and take its lock, as a Store would; retry if it was replaced."""
-    while True:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StoreLockedError(f"{path} is open in a Store") from None
-        held = os.fstat(fd)
-        try:
-            now = os.stat(path)
-        except FileNotFoundError:
-            now = None
-        if now is not None and (now.st_ino, now.st_dev) == (held.st_ino, held.st_dev):
-            return fd
-        os.close(fd)  # a shrink renamed a new file over it meanwhile
-
-
 def _read_all(fd: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, 1 << 20):
@@ -186,16 +168,14 @@ def _read_all(fd: int) -> bytes:
 def _create(path: str, mode: int) -> int:
     """Create ``path`` for writing: never an existing file, never through a symlink."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, mode)
-    os.fchmod(fd, mode)  # what the umask took away
+    fd = _core.sys_open(path, flags, mode)
+    _core.sys_fchmod(fd, mode)  # what the umask took away
     return fd
 
 
 def _write_file(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.fsync(fd)
+    _core.sys_write(fd, data)
+    _core.sys_fsync(fd)
 
 
 def _backup(path: str, data: bytes, mode: int) -> str:
@@ -215,29 +195,20 @@ def _backup(path: str, data: bytes, mode: int) -> str:
         return name
 
 
-def _replace(path: str, data: bytes, mode: int) -> None:
-    """Write ``data`` beside ``path`` and rename it over; crash-safe."""
+def _replace(path: str, data: bytes, like: os.stat_result) -> None:
+    """Write ``data`` beside ``path`` (a leftover of a crashed repair is
+    removed: we hold the file's lock) and rename it over; crash-safe."""
     temp = path + TEMP_SUFFIX
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(temp)  # a crashed repair's leftover: we hold the file's lock
-    fd = _create(temp, mode)
+    fd = create_like(temp, like)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked before it is the file
         _write_file(fd, data)
-        os.rename(temp, path)
+        _core.sys_rename(temp, path)
     except BaseException:
         os.close(fd)
         os.unlink(temp)
         raise
     try:
-        _fsync_directory(path)
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(path: str) -> None:
-    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
+        _core.sys_fsync_dir(path)
     finally:
         os.close(fd)
