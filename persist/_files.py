@@ -48,7 +48,12 @@ def create_like(path: str, like: os.stat_result) -> int:
     :returns: a descriptor open for appending
     """
     flags = (
-        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND | os.O_CLOEXEC
+        os.O_WRONLY
+        | os.O_CREAT
+        | os.O_EXCL
+        | os.O_NOFOLLOW
+        | os.O_APPEND
+        | os.O_CLOEXEC
     )
     mode = like.st_mode & 0o7777
     try:

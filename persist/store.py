@@ -134,7 +134,9 @@ class Store:
             self._wake.notify_all()
 
     def __repr__(self) -> str:
-        return f"<persist.Store {self._path!r} {self._state}, maps {sorted(self._maps)}>"
+        return (
+            f"<persist.Store {self._path!r} {self._state}, maps {sorted(self._maps)}>"
+        )
 
     # -- maps ---------------------------------------------------------------
 

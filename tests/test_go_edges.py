@@ -17,7 +17,9 @@ def test_invalid_utf8_key_loads_and_is_written_back_byte_for_byte(db_path):
     with persist.Store(db_path) as store:
         m = store.map("m", int)
         assert m[key] == 1
-        assert sorted(m.keys()) == sorted([key, "ok", b"z\xfe".decode("utf-8", "surrogateescape")])
+        assert sorted(m.keys()) == sorted(
+            [key, "ok", b"z\xfe".decode("utf-8", "surrogateescape")]
+        )
         assert m.delete(key) is True
         assert read_bytes(db_path).endswith(b"D m:k\xff\n\n")
         store.shrink()
@@ -71,9 +73,11 @@ def test_crlf_delete_record_loads(db_path):
 
 def test_store_get_names_the_key_of_an_undecodable_value(db_path):
     db_path.write_bytes(HEADER + b"S o\n[1\n")
-    with persist.Store(db_path) as store:
-        with pytest.raises(persist.DecodeError, match="'o'"):
-            store.get("o", int)
+    with (
+        persist.Store(db_path) as store,
+        pytest.raises(persist.DecodeError, match="'o'"),
+    ):
+        store.get("o", int)
 
 
 def test_go_control_character_key_is_deletable(db_path):
