@@ -39,10 +39,8 @@ compiled persist is measured, not the source folder.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -51,6 +49,7 @@ import tempfile
 import threading
 import time
 
+from machine import machine
 from persist.schemas.examples import User
 
 import persist
@@ -161,29 +160,6 @@ def strace_point(method: str, n_threads: int, seconds: float) -> dict | None:
         "records_per_fsync": records / fsyncs if fsyncs else None,
         "records_per_write": records / writes if writes else None,
     }
-
-
-def machine() -> dict:
-    info = {
-        "nproc": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "switchinterval_s": sys.getswitchinterval(),
-        "loadavg_at_start": os.getloadavg(),
-    }
-    with contextlib.suppress(OSError):
-        info["free_h"] = subprocess.run(
-            ["free", "-h"], capture_output=True, text=True, check=False
-        ).stdout
-    try:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        info["git"] = subprocess.run(
-            ["git", "-C", root, "describe", "--always", "--dirty"],
-            capture_output=True, text=True, check=False,
-        ).stdout.strip()  # fmt: skip
-    except OSError:
-        pass
-    return info
 
 
 def table(results: dict) -> str:

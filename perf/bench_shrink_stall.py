@@ -45,21 +45,19 @@ compiled persist is measured, not the source folder.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import itertools
 import json
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from array import array
 
+from machine import machine
 from persist.schemas.examples import User
 
 import persist
@@ -305,27 +303,16 @@ def _shrink(store, errors: list) -> None:
 # -- output --------------------------------------------------------------------
 
 
-def machine() -> dict:
-    info = {
-        "nproc": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "switchinterval_s": sys.getswitchinterval(),
-        "loadavg_at_start": os.getloadavg(),
-    }
-    with contextlib.suppress(OSError):
-        info["free_h"] = subprocess.run(
-            ["free", "-h"], capture_output=True, text=True, check=False
-        ).stdout
-    try:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        info["git"] = subprocess.run(
-            ["git", "-C", root, "describe", "--always", "--dirty"],
-            capture_output=True, text=True, check=False,
-        ).stdout.strip()  # fmt: skip
-    except OSError:
-        pass
-    return info
+def summarize(runs: list[dict]) -> dict:
+    out: dict = {"shrink_s": statistics.median(r["shrink_s"] for r in runs)}
+    out["open_s"] = statistics.median(r["open_s"] for r in runs)
+    for window in ("baseline", "during_shrink"):
+        out[window] = {
+            k: statistics.median(r[window][k] for r in runs)
+            for k in runs[0][window]
+            if isinstance(runs[0][window][k], (int, float))
+        }
+    return out
 
 
 ROWS = [
@@ -352,18 +339,6 @@ ROWS = [
         ".2f",
     ),
 ]
-
-
-def summarize(runs: list[dict]) -> dict:
-    out: dict = {"shrink_s": statistics.median(r["shrink_s"] for r in runs)}
-    out["open_s"] = statistics.median(r["open_s"] for r in runs)
-    for window in ("baseline", "during_shrink"):
-        out[window] = {
-            k: statistics.median(r[window][k] for r in runs)
-            for k in runs[0][window]
-            if isinstance(runs[0][window][k], (int, float))
-        }
-    return out
 
 
 def table(results: dict) -> str:
