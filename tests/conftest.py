@@ -14,6 +14,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from childlib import writes_fail  # noqa: F401 (one copy, shared with the children)
 
 import persist
 
@@ -300,29 +301,6 @@ def fds_of(path: os.PathLike) -> list[int]:
             if os.readlink(f"/proc/self/fd/{name}") == target:
                 fds.append(int(name))
     return fds
-
-
-@contextlib.contextmanager
-def writes_fail(path: os.PathLike) -> Iterator[None]:
-    """Make every write(2) the process does to path fail with EBADF.
-
-    Each descriptor open on path is swapped (dup2) for a read-only one and
-    restored afterwards. The original open file description is kept alive by
-    a dup, so its flock stays held throughout.
-    """
-    fds = fds_of(path)
-    assert fds, f"no descriptor open on {path}"
-    saved = {fd: os.dup(fd) for fd in fds}
-    readonly = os.open(path, os.O_RDONLY)
-    try:
-        for fd in fds:
-            os.dup2(readonly, fd)
-        yield
-    finally:
-        for fd, copy in saved.items():
-            os.dup2(copy, fd)
-            os.close(copy)
-        os.close(readonly)
 
 
 def run_threads(*targets: Callable[[], object], timeout: float = 120.0) -> list:
