@@ -23,6 +23,7 @@ import contextlib
 import faulthandler
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -152,6 +153,24 @@ def fds_on(path: str) -> list[str]:
     return found
 
 
+def sigint_after(delay: float, sent: list[float]) -> None:
+    """Send this process SIGINT (Ctrl-C) after ``delay`` s; note when in ``sent``."""
+    time.sleep(delay)
+    sent.append(time.monotonic())
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def fds_of(path: str | os.PathLike[str]) -> list[int]:
+    """This process's file descriptors open on path (Linux /proc)."""
+    target = os.path.realpath(path)
+    fds = []
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}") == target:
+                fds.append(int(name))
+    return fds
+
+
 @contextlib.contextmanager
 def writes_fail(path: str) -> Iterator[None]:
     """Make every write(2) to ``path`` fail with EBADF (as conftest.writes_fail):
@@ -161,12 +180,7 @@ def writes_fail(path: str) -> Iterator[None]:
     close() while writes fail) is not brought back to life: only descriptors
     that still hold the read-only swap are restored; the saved copy of a
     closed one is just closed (releasing its lock)."""
-    target = os.path.realpath(path)
-    fds = []
-    for name in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/self/fd/{name}") == target:
-                fds.append(int(name))
+    fds = fds_of(path)
     assert fds, f"no descriptor open on {path}"
     saved = {fd: os.dup(fd) for fd in fds}
     readonly = os.open(path, os.O_RDONLY)

@@ -1,6 +1,5 @@
 """Shared fixtures, schema classes and helpers of the behavioural test suite."""
 
-import contextlib
 import datetime
 import json
 import os
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from childlib import writes_fail  # noqa: F401 (one copy, shared with the children)
+from childlib import fds_of, writes_fail  # noqa: F401 (shared with the children)
 
 import persist
 
@@ -290,17 +289,6 @@ def run_python(
         timeout=timeout,
         check=False,
     )
-
-
-def fds_of(path: os.PathLike) -> list[int]:
-    """This process's file descriptors open on path (Linux /proc)."""
-    target = os.path.realpath(path)
-    fds = []
-    for name in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/self/fd/{name}") == target:
-                fds.append(int(name))
-    return fds
 
 
 def run_threads(*targets: Callable[[], object], timeout: float = 120.0) -> list:

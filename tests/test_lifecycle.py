@@ -1316,6 +1316,7 @@ import os, signal, sys, time, threading
 import persist
 from childlib import (
     SlowValue as V, fast_store, reopen_items, report, fail, start, join_all,
+    sigint_after,
 )
 path = sys.argv[1] + "/int.db"
 store, (m,) = fast_store(path, "m", shrink=True)
@@ -1331,11 +1332,7 @@ for r in range(5):
     if not held.wait(5.0):
         fail("the update fn never started")
     sent = []
-    def kill():
-        time.sleep(0.2)
-        sent.append(time.monotonic())
-        os.kill(os.getpid(), signal.SIGINT)
-    k = start(kill, "kill")
+    k = start(lambda: sigint_after(0.2, sent), "kill")
     got = None
     try:
         try:
@@ -1387,7 +1384,7 @@ import os, signal, sys, time, threading
 import persist
 from childlib import (
     SlowValue as V, fast_store, replay, reopen_items, report, fail, start, join_all,
-    fds_on,
+    fds_on, sigint_after,
 )
 d = sys.argv[1]
 outcomes = []
@@ -1414,11 +1411,7 @@ for r in range(5):
     if not held.wait(5.0):
         fail("the update fn never started")
     sent = []
-    def kill():
-        time.sleep(0.2)
-        sent.append(time.monotonic())
-        os.kill(os.getpid(), signal.SIGINT)
-    k = start(kill, "kill")
+    k = start(lambda: sigint_after(0.2, sent), "kill")
     where = None
     try:
         try:
