@@ -46,12 +46,20 @@ def compiled_module_name(module_name: str) -> str:
 
 
 def schema_plans(module: ModuleType) -> list[ClassPlan]:
-    """Return the plans of the attrs classes ``module`` defines, in definition order.
+    """Return the plans of the attrs classes ``module`` defines, in definition order."""
+    return survey(module)[0]
 
-    Classes nested in them count (``Outer.Inner``); imported classes, ones the
-    generator cannot plan and ones with a JSON key no codec can write do not.
+
+def survey(module: ModuleType) -> tuple[list[ClassPlan], list[tuple[str, str]]]:
+    """Return the plans ``module``'s classes compile from, and the ones skipped, why.
+
+    The attrs classes the module defines count, and classes nested in them
+    (``Outer.Inner``); imported classes and aliases do not. A class the
+    generator cannot plan, or with a JSON key no codec can write, is skipped
+    (``(qualified name, reason)``): it is served at run time.
     """
     plans: list[ClassPlan] = []
+    skipped: list[tuple[str, str]] = []
 
     def visit(namespace: Any, prefix: str) -> None:
         for value in list(vars(namespace).values()):
@@ -63,14 +71,24 @@ def schema_plans(module: ModuleType) -> list[ClassPlan]:
                 continue  # an alias of a class planned under its own name
             try:
                 plan = plan_for(value)
-            except TypeError:
+            except TypeError as error:
+                skipped.append((value.__qualname__, str(error)))
                 continue
-            if isinstance(plan, ClassPlan) and _keys_encodable(plan):
+            if not isinstance(plan, ClassPlan):
+                skipped.append(
+                    (
+                        value.__qualname__,
+                        "a generic class or a Factory(takes_self=True) default",
+                    )
+                )
+            elif not _keys_encodable(plan):
+                skipped.append((value.__qualname__, "a JSON key that is not UTF-8"))
+            else:
                 plans.append(plan)
             visit(value, value.__qualname__ + ".")
 
     visit(module, "")
-    return plans
+    return plans, skipped
 
 
 def _keys_encodable(plan: ClassPlan) -> bool:

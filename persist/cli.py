@@ -1,13 +1,22 @@
-"""``python -m persist`` (also ``persist``): inspect and maintain go-persist files."""
+"""``python -m persist`` (also ``persist``): inspect and maintain go-persist files.
+
+Exit codes: 0 done, 1 not found or invalid data (one line on stderr naming the
+file, never a traceback), 2 a usage error (argparse's). Output piped into a
+reader that stops early (``| head``) ends quietly. Long scans of a file show a
+progress bar on a terminal (tqdm), nothing when stderr is not one.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from json.encoder import encode_basestring_ascii
 from typing import Any
+
+from tqdm import tqdm
 
 from . import _core, _json
 from .codecs import codec_for
@@ -15,6 +24,29 @@ from .errors import CorruptWALError, DecodeError, PersistError
 from .repair import repair
 
 __all__ = ["main"]
+
+
+class _All:
+    """The type of ALL: every map, as opposed to a map's name (or None)."""
+
+
+ALL = _All()
+
+_PROGRESS_FROM = 100_000  # items; a scan of fewer ends before a bar would help
+
+
+def _progress(items: list[Any], unit: str) -> Iterable[Any]:
+    """Wrap a long list in a progress bar on stderr, when stderr is a terminal."""
+    if len(items) < _PROGRESS_FROM or not sys.stderr.isatty():
+        return items
+    return tqdm(items, unit=f" {unit}", leave=False, file=sys.stderr)
+
+
+def _existing(path: str) -> str:
+    """``path`` if a file is there; FileNotFoundError (exit 1) otherwise."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    return path
 
 
 class _Scan:
@@ -34,15 +66,21 @@ class _Scan:
             m = self.maps[name] = _core.PersistMap(None, name, None, None, b"")
         return m
 
-    def items(self) -> Iterator[tuple[str | None, str, bytes, int]]:
-        """``(map name, key, JSON bytes, value line)`` per live key, in file order."""
+    def items(
+        self, only: str | None | _All = ALL
+    ) -> Iterator[tuple[str | None, str, bytes, int]]:
+        """``(map name, key, JSON bytes, value line)`` per live key, in file order.
+
+        :param only: just this map's keys (None: the bare keys)
+        """
         found = [
             (line, name, key, data)
             for name, m in self.maps.items()
+            if only is ALL or name == only
             for key, data, line in m._raw_items()
         ]
         found.sort(key=lambda item: item[0])
-        for line, name, key, data in found:
+        for line, name, key, data in _progress(found, "keys"):
             yield name, key, data, line
 
 
@@ -94,10 +132,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_dump(args: argparse.Namespace) -> int:
     scan = _Scan(args.file)
+    only: str | None | _All = ALL if args.map is None else args.map
+    if only is not ALL and only not in scan.maps:
+        print(f"persist dump: {args.file}: no map {args.map!r}", file=sys.stderr)
+        return 1
     status = 0
-    for name, key, data, line in scan.items():
-        if args.map is not None and name != args.map:
-            continue
+    for name, key, data, line in scan.items(only):
         label = "null" if name is None else _json_str(name)
         head = f'{{"map":{label},"key":{_json_str(key)}'
         if args.keys_only:
@@ -149,14 +189,17 @@ def cmd_get(args: argparse.Namespace) -> int:
     m = scan.maps.get(args.map)
     data = None if m is None else m._get_raw(args.key)
     if data is None:
-        print(f"persist get: no key {args.key!r} in map {args.map!r}", file=sys.stderr)
+        print(
+            f"persist get: {args.file}: no key {args.key!r} in map {args.map!r}",
+            file=sys.stderr,
+        )
         return 1
     sys.stdout.write(_json.write_any(_decode_value(data)) + "\n")
     return 0
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    report = repair(args.file)
+    report = repair(_existing(args.file))
     for line, reason in report.dropped:
         print(f"line {line}: dropped: {reason}")
     if report.backup is None:
@@ -172,7 +215,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_shrink(args: argparse.Namespace) -> int:
     from .store import Store
 
-    with Store(args.file) as store:
+    with Store(_existing(args.file)) as store:
         before = store.stats()
         store.shrink()
         after = store.stats()
@@ -188,49 +231,104 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_codegen(args: argparse.Namespace) -> int:
     from . import codegen
+    from .codegen.build import survey
 
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # the module is named as from here
     try:
+        module = importlib.import_module(args.module)
+        plans, skipped = survey(module)
         path = codegen.generate_module(args.module, args.out, build=args.build)
     except (ImportError, ValueError) as exc:
         print(f"persist codegen: {exc}", file=sys.stderr)
         return 1
+    for plan in plans:
+        print(f"compiled {plan.cls.__qualname__}")
+    for name, reason in skipped:
+        print(f"skipped {name}: {reason} (served by the run-time codec)")
     print(path)
     return 0
+
+
+_COMMANDS = (
+    (
+        "stats",
+        "key and record counts",
+        "Count the live keys (per map), the records in the file and their ratio "
+        "(what a shrink would reclaim).",
+    ),
+    (
+        "dump",
+        "one JSON line per live key",
+        'Print {"map": ..., "key": ..., "value": ...} per live key, in file order; '
+        "no schema classes needed. A value that cannot be decoded is reported on "
+        "stderr (exit 1) and the dump goes on.",
+    ),
+    (
+        "check",
+        "validate; report torn tail, corruption, undecodable values",
+        "Read the whole file without changing it: exit 0 if every record loads and "
+        "decodes (a torn tail from a crash mid-append is only reported), 1 if not.",
+    ),
+    (
+        "shrink",
+        "rewrite with one record per live key",
+        "Rewrite the file with one record per live key, as Store.shrink() does "
+        "(takes the file's lock: not while another process has it open).",
+    ),
+    (
+        "repair",
+        "drop what cannot be read, keeping a backup",
+        "Rewrite a file that will not open, keeping every readable record and "
+        "moving the original to FILE.bak-<time>.",
+    ),
+)
 
 
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="persist", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="persist",
+        description="Inspect and maintain go-persist files (persist-kv).",
+        epilog="Exit codes: 0 done, 1 not found or invalid data, 2 usage error. "
+        "Run 'persist COMMAND --help' for a command's options.",
+    )
     parser.add_argument(
         "--version", action="version", version=f"persist-kv {__version__}"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, fn, help_text in (
-        ("stats", cmd_stats, "key and record counts"),
-        ("dump", cmd_dump, "one JSON line per live key"),
-        ("check", cmd_check, "validate; report torn tail or corruption"),
-        ("shrink", cmd_shrink, "rewrite with one record per live key"),
-        ("repair", cmd_repair, "drop what cannot be read, keeping a backup"),
-    ):
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("file")
-        p.set_defaults(fn=fn)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text, description in _COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=description)
+        p.add_argument("file", help="the store's file")
+        p.set_defaults(fn=globals()[f"cmd_{name}"])
         if name == "dump":
             p.add_argument("--map", help='only this map ("" = the single map)')
             p.add_argument(
                 "--keys-only", action="store_true", help="print map and key only"
             )
-    p = sub.add_parser("get", help="print one value's JSON")
-    p.add_argument("file")
+    p = sub.add_parser(
+        "get",
+        help="print one value's JSON",
+        description="Print the JSON of one value; exit 1 if the key is not there.",
+    )
+    p.add_argument("file", help="the store's file")
     p.add_argument("map", help='the map\'s name ("" = the single map)')
     p.add_argument("key")
     p.set_defaults(fn=cmd_get)
-    p = sub.add_parser("demo", help="run the quickstart in a temporary folder")
+    p = sub.add_parser(
+        "demo",
+        help="run the quickstart in a temporary folder",
+        description="Run the README's quickstart (open, write, reopen, read).",
+    )
     p.add_argument("folder", nargs="?", help="keep the demo's file here instead")
     p.set_defaults(fn=cmd_demo)
     p = sub.add_parser(
-        "codegen", help="generate compiled codecs for a module's attrs classes"
+        "codegen",
+        help="generate compiled codecs for a module's attrs classes",
+        description="Write (and with --build compile) the Cython codecs of the "
+        "attrs classes of MODULE, beside it as _persist_<module>.pyx; the "
+        "store finds them on its own. Lists each class compiled or skipped.",
     )
     p.add_argument("module", help="dotted name of the module, importable from here")
     p.add_argument(
@@ -248,7 +346,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         status: int = args.fn(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status
+    except BrokenPipeError:  # the reader stopped early (| head): end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush has nowhere to fail
+        os.close(devnull)
+        return 1
     except (OSError, PersistError) as exc:
         print(f"persist {args.command}: {exc}", file=sys.stderr)
         return 1

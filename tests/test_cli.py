@@ -294,7 +294,7 @@ def test_get(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "get", str(path), "m", "b") == (
         1,
         "",
-        "persist get: no key 'b' in map 'm'\n",
+        f"persist get: {path}: no key 'b' in map 'm'\n",
     )
     assert run(capsys, "get", str(path), "m", "bad") == (
         1,
@@ -321,3 +321,118 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out == f"persist-kv {persist.__version__}\n"
+
+
+# --- what a newcomer trips over ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["stats"],
+        ["dump"],
+        ["check"],
+        ["shrink"],
+        ["repair"],
+        ["get", "{path}", "m", "k"],
+    ],
+)
+def test_a_missing_file_is_an_error_for_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """Exit 1, one line naming the file, and no file made (shrink used to create it)."""
+    path = tmp_path / "nope.db"
+    args = [argv[0], str(path), *argv[2:]] if len(argv) > 1 else [argv[0], str(path)]
+    code, out, err = run(capsys, *args)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"persist {argv[0]}: ") and str(path) in err
+    assert err.count("\n") == 1
+    assert os.listdir(tmp_path) == []
+
+
+def test_dump_of_a_map_not_in_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--map naming no map of the file: exit 1 and a line saying so, not silence."""
+    path = write(tmp_path, SOUND)
+    assert run(capsys, "dump", str(path), "--map", "nosuch") == (
+        1,
+        "",
+        f"persist dump: {path}: no map 'nosuch'\n",
+    )
+    assert run(capsys, "dump", str(path), "--map", "", "--keys-only") == (
+        0,
+        '{"map":"","key":"s"}\n',
+        "",
+    )
+
+
+def test_dump_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
+    """persist dump FILE | head -1: no BrokenPipe traceback or message."""
+    records = b"".join(b"S m:k%d\n%d\n" % (i, i) for i in range(50_000))
+    path = write(tmp_path, HEADER + records)
+    with subprocess.Popen(
+        [sys.executable, "-P", "-m", "persist", "dump", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as reader:
+        assert reader.stdout is not None and reader.stderr is not None
+        assert reader.stdout.readline() == b'{"map":"m","key":"k0","value":0}\n'
+        reader.stdout.close()
+        assert reader.wait(timeout=60) == 1
+        assert reader.stderr.read() == b""
+
+
+def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help lists every command with a line of help, without reST markup."""
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("stats", "dump", "check", "shrink", "repair", "get", "codegen"):
+        assert f"    {command} " in out
+    assert "``" not in out
+
+
+def test_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long scans get a bar on a terminal and none when stderr is piped."""
+    items = list(range(cli._PROGRESS_FROM))
+    assert cli._progress(items, "keys") is items  # pytest's stderr is no terminal
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    bar = cli._progress(items, "keys")
+    assert bar is not items and list(bar) == items
+    assert cli._progress(items[:10], "keys") == items[:10]
+
+
+SCHEMA = """
+import attrs
+
+@attrs.frozen
+class Point:
+    x: int
+    y: int
+
+@attrs.define
+class Node:
+    value: int
+    me: "Node | None" = attrs.field(default=attrs.Factory(lambda self: None, takes_self=True))
+"""
+
+
+def test_codegen_from_the_project_folder(tmp_path: Path) -> None:
+    """Run from the folder holding the module, as the README says: it imports it,
+    lists what it compiled and what it skipped (and why), and writes the .pyx."""
+    (tmp_path / "myschema.py").write_text(SCHEMA)
+    done = subprocess.run(  # -P: no cwd on sys.path, as for the console script
+        [sys.executable, "-P", "-m", "persist", "codegen", "myschema"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        "compiled Point",
+        "skipped Node: a generic class or a Factory(takes_self=True) default "
+        "(served by the run-time codec)",
+        str(tmp_path / "_persist_myschema.pyx"),
+    ]
