@@ -67,7 +67,7 @@ class _Scan:
         return m
 
     def items(
-        self, only: str | None | _All = ALL
+        self, only: str | _All | None = ALL
     ) -> Iterator[tuple[str | None, str, bytes, int]]:
         """``(map name, key, JSON bytes, value line)`` per live key, in file order.
 
@@ -132,7 +132,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_dump(args: argparse.Namespace) -> int:
     scan = _Scan(args.file)
-    only: str | None | _All = ALL if args.map is None else args.map
+    only: str | _All | None = ALL if args.map is None else args.map
     if only is not ALL and only not in scan.maps:
         print(f"persist dump: {args.file}: no map {args.map!r}", file=sys.stderr)
         return 1

@@ -323,7 +323,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"persist-kv {persist.__version__}\n"
 
 
-# --- what a newcomer trips over ---------------------------------------------------------
+# --- what a newcomer trips over -------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -414,7 +414,9 @@ class Point:
 @attrs.define
 class Node:
     value: int
-    me: "Node | None" = attrs.field(default=attrs.Factory(lambda self: None, takes_self=True))
+    me: "Node | None" = attrs.field(
+        default=attrs.Factory(lambda self: None, takes_self=True)
+    )
 """
 
 
