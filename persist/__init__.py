@@ -5,7 +5,7 @@ serialization: ``persist.open_single_map("users.db", User)``.
 """
 
 from ._core import PersistMap, Update
-from .codecs import Codec, codec_for, register_codec
+from .codecs import Codec, StaleCodecWarning, codec_for, register_codec
 from .errors import (
     CorruptWALError,
     DeadlockError,
@@ -39,6 +39,7 @@ __all__ = [
     "PersistMap",
     "RepairReport",
     "ShrinkInProgressError",
+    "StaleCodecWarning",
     "Stats",
     "Store",
     "StoreFailedError",

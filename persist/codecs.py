@@ -37,6 +37,8 @@ from __future__ import annotations
 import contextlib
 import enum
 import importlib
+import os
+import sys
 import threading
 import typing
 import warnings
@@ -112,7 +114,9 @@ class Part:
 
 
 class StaleCodecWarning(UserWarning):
-    """A compiled codec was generated from an older version of its class."""
+    """Compiled codecs are not used: their class changed since generation, or their
+    module failed to import (a wrong Python version, a broken build). The run-time
+    codec serves meanwhile; the message says which command regenerates them."""
 
 
 _lock = threading.RLock()  # builds are recursive (nested types), hence re-entrant
@@ -359,16 +363,33 @@ def _import_compiled(module_name: str) -> None:
     name = codegen.compiled_module_name(module_name)
     try:
         importlib.import_module(name)
-    except ImportError:
-        pass  # nothing compiled for that module
-    except Exception as error:  # a broken build must not break the registry
-        warnings.warn(
-            f"the compiled codecs {name} failed to import ({error!r}); using the "
-            "run-time codecs -- rebuild them",
-            StaleCodecWarning,
-            stacklevel=4,
+    except ModuleNotFoundError as error:
+        if error.name != name:  # the module is there; something it imports is not
+            _warn_stale(
+                f"the compiled codecs {name} failed to import ({error})", module_name
+            )
+    except Exception as error:  # a wrong ABI, a broken build: reported, not fatal
+        _warn_stale(
+            f"the compiled codecs {name} failed to import ({error})", module_name
         )
     _searched.add(module_name)
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _warn_stale(what: str, schema_module: str) -> None:
+    """Warn that compiled codecs go unused, at the user's line, saying how to fix it."""
+    level, frame = 2, sys._getframe(1)  # 1 would be this function
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(
+        f"{what}; using the run-time codec -- regenerate with "
+        f"'persist codegen {schema_module} --build' (or rebuild the package that "
+        "ships it)",
+        StaleCodecWarning,
+        stacklevel=level,
+    )
 
 
 def _compiled_codec(tp: Any) -> Codec | None:
@@ -383,12 +404,10 @@ def _compiled_codec(tp: Any) -> Codec | None:
         except TypeError:
             live = "unplannable"
         if live != stored:
-            warnings.warn(
+            _warn_stale(
                 f"the compiled codec of {type_label(cls)} was generated from a class "
-                f"that has changed since generation (fingerprint {stored}, now "
-                f"{live}); using the run-time codec -- regenerate the compiled schemas",
-                StaleCodecWarning,
-                stacklevel=4,
+                f"that has changed since generation (fingerprint {stored}, now {live})",
+                cls.__module__,
             )
             return None
     own = {tp, *uses}
