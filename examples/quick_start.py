@@ -28,8 +28,8 @@ class User:
 
 def birthday(upd: persist.Update[User]) -> None:
     """Add a year to a user; leave an absent user absent."""
-    if not upd.exists:
-        upd.cancel()  # don't do anything if the user doesn't exist
+    if upd.value is None:  # the user doesn't exist (upd.exists is False)
+        upd.cancel()  # don't do anything
         return
     upd.value.age += 1  # modify the copy: it is stored when this returns
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,7 @@ EXPECTED: dict[str, tuple[str, dict[str, str]]] = {
 
 
 def run(
-    command: list[str | Path], cwd: Path, timeout: float, env: dict[str, str]
+    command: Sequence[object], cwd: Path, timeout: float, env: dict[str, str]
 ) -> str:
     """Run ``command`` in ``cwd``; return its output, failing the test on exit != 0."""
     done = subprocess.run(

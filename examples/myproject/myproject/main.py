@@ -16,7 +16,7 @@ from myproject.schemas import Bookmark
 
 def visit(upd: persist.Update[Bookmark]) -> None:
     """Count a visit of an existing bookmark."""
-    if upd.exists:
+    if upd.value is not None:
         upd.set(attrs.evolve(upd.value, visits=upd.value.visits + 1))
 
 
