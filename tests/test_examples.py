@@ -196,7 +196,7 @@ def test_myproject_installs_under_build_isolation_with_compiled_codecs(
         "visits=1)\n"
         "codec: compiled\n"
     )
-    where = "import myproject._persist_schemas as m, persist; print(m.__file__)"
+    where = "import myproject._persist_schemas as m; print(m.__file__)"
     compiled = run([venv / "bin" / "python", "-P", "-c", where], tmp_path, 120, env)
     assert compiled.startswith(str(venv / "lib"))
     assert compiled.rstrip().endswith(".so")
