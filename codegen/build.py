@@ -9,7 +9,9 @@ keep them out of version control (``_persist_*.pyx``).
 
 - ``generate_module("pkg.mod", out_dir, build=True)``: what ``python -m persist
   codegen`` runs; with ``build`` it compiles the extension in place.
-- ``cythonize_schemas(["pkg.mod", ...])``: Extension objects for a setup.py.
+- ``cythonize_schemas(["pkg.mod", ...])``: Extension objects for a setup.py;
+  it imports the names from the project root, so it works under PEP 517
+  build isolation, where that folder is not on ``sys.path``.
 
 Cython and setuptools are imported only when compiling.
 """
@@ -132,10 +134,25 @@ def load_module(name: str, path: str | os.PathLike[str]) -> ModuleType:
     return module
 
 
-def cythonize_schemas(modules: Iterable[str | ModuleType], **options: Any) -> list[Any]:
+def cythonize_schemas(
+    modules: Iterable[str | ModuleType],
+    *,
+    root: str | os.PathLike[str] = ".",
+    **options: Any,
+) -> list[Any]:
     """Generate the compiled codecs of ``modules``; return their Extensions for setup().
 
-    :param modules: dotted module names (imported) or module objects
+    Dotted names are imported from the project, not from wherever ``sys.path``
+    happens to point: a PEP 517 backend (``pip install .``, ``python -m build``)
+    runs setup.py in the project root without putting that folder on
+    ``sys.path``, so ``root`` goes in front of it while the names are imported.
+    The modules and their packages' ``__init__`` are imported at build time,
+    so they may import only what the build requires (persist-kv, attrs).
+
+    :param modules: dotted module names, or module objects
+    :param root: the folder holding the top-level packages of those names,
+        relative to the current directory (the project root, where setup.py
+        runs); ``"src"`` for a src layout
     :param options: passed on to ``Cython.Build.cythonize``
     """
     from Cython.Build import cythonize
@@ -144,12 +161,23 @@ def cythonize_schemas(modules: Iterable[str | ModuleType], **options: Any) -> li
     extensions = []
     for module in modules:
         if isinstance(module, str):
-            module = importlib.import_module(module)
+            module = _import_from(module, Path(root))
         path = write_module(module, _module_dir(module))
         extensions.append(
             Extension(compiled_module_name(module.__name__), [os.path.relpath(path)])
         )
     return list(cythonize(extensions, **options))
+
+
+def _import_from(module_name: str, root: Path) -> ModuleType:
+    """Import ``module_name`` with ``root`` first on ``sys.path`` meanwhile."""
+    folder = str(root.resolve())
+    sys.path.insert(0, folder)
+    try:
+        importlib.invalidate_caches()
+        return importlib.import_module(module_name)
+    finally:
+        sys.path.remove(folder)
 
 
 def generate_module(

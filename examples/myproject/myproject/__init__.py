@@ -1,0 +1,1 @@
+"""myproject: a bookmark keeper whose records get compiled persist codecs."""
