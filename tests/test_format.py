@@ -20,8 +20,8 @@ from conftest import (
     SystemConfig,
     User,
     delete_record,
-    parse_wal,
     open_quiet,
+    parse_wal,
     read_bytes,
     set_record,
     user_json,
@@ -49,7 +49,7 @@ def go_user(d: dict) -> GoUser:
     return GoUser(name=d["Name"], email=d["Email"], age=d["Age"])
 
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 PLUS3 = datetime.timezone(datetime.timedelta(hours=3))
 
 EXPECTED_PROFILES = {
@@ -733,9 +733,7 @@ def test_non_str_key_is_type_error(db_path, op, key):
         assert_refused(db_path, store, [m], TypeError, lambda: MAP_WRITES[op](m, key))
 
 
-@pytest.mark.parametrize(
-    "key", [*SOME_BAD_KEYS, "a:b", ":", "users:k"], ids=repr
-)
+@pytest.mark.parametrize("key", [*SOME_BAD_KEYS, "a:b", ":", "users:k"], ids=repr)
 @pytest.mark.parametrize("op", ["set", "delete"])
 def test_plain_api_refuses_bad_keys_and_colon(db_path, op, key):
     """Store.set/delete refuse control characters and ':' (so an orphan never

@@ -17,9 +17,9 @@ from conftest import (
     HEADER,
     User,
     live_records,
+    open_quiet,
     parse_wal,
     python_env,
-    open_quiet,
     read_bytes,
     run_python,
     set_record,
@@ -496,8 +496,10 @@ def test_error_handler_gets_background_failure(db_path):
         assert read_bytes(db_path) == HEADER + set_record("m:before", "1")
         store.sync_interval = 0.05
         wait_until(
-            lambda: read_bytes(db_path)
-            == HEADER + set_record("m:before", "1") + set_record("m:k", "2"),
+            lambda: (
+                read_bytes(db_path)
+                == HEADER + set_record("m:before", "1") + set_record("m:k", "2")
+            ),
             what="the pending change to land",
         )
     with persist.Store(db_path) as store:
@@ -935,8 +937,8 @@ def test_open_single_map_auto_shrink_can_be_replaced(db_path):
 def test_store_get_reads_a_stored_none(db_path):
     """Store.get finds a typed map's record whose value is None (not absent)."""
     with persist.Store(db_path) as store:
-        m = store.map("opt", typing.Optional[int])
+        m = store.map("opt", int | None)
         m.set("k", None)
-        assert store.get("opt:k", typing.Optional[int]) is None
+        assert store.get("opt:k", int | None) is None
         with pytest.raises(persist.KeyNotFoundError):
-            store.get("opt:absent", typing.Optional[int])
+            store.get("opt:absent", int | None)

@@ -218,8 +218,8 @@ def test_iteration_while_writing(db_path):
                     item_keys = [k for k, _ in items]
                     assert len(item_keys) == len(set(item_keys))
                     assert stable <= set(item_keys)
-                    seen = []
-                    m.range(lambda k, v: seen.append(k))
+                    seen: list[str] = []
+                    m.range(lambda k, v, seen=seen: seen.append(k))
                     assert len(seen) == len(set(seen))
                     assert stable <= set(seen)
             finally:
@@ -323,8 +323,6 @@ def test_concurrent_writers_on_several_maps(db_path, n_maps):
                 m.set(f"t{tid}-{j % 10}", f"v{tid}-{j}" * (1 + j % 5))
 
         run_threads(*(lambda t=t: worker(t) for t in range(6)))
-        state = {
-            f"{m.name}:{k}": v for m in maps for k, v in m.items()
-        }
+        state = {f"{m.name}:{k}": v for m in maps for k, v in m.items()}
         assert live_records(read_bytes(db_path)) == state
         assert len(state) == 60
