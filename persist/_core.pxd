@@ -87,7 +87,9 @@ cdef class WalWriter:
     cdef readonly bint accepting   # new records are taken (False from close on)
     cdef readonly bint released    # the descriptor was handed back
     cdef readonly object failure   # the fsync error that failed the store
-    cdef object refusal            # the NotOpenError message once not accepting
+    cdef object refusal            # the message once not accepting
+    cdef object refusal_error      # its class: NotOpenError, or ReadOnlyError
+    cdef readonly bint readonly    # a read-only store's: never accepting
     # -- owned by the leader
     cdef char* out                 # the batch being written
     cdef Py_ssize_t out_len, out_pos, out_cap, out_records

@@ -1,6 +1,9 @@
 # WAL parser: reads the file in large blocks, splits it into records and
 # routes each one by the map name before the first ':' of its key.  Values
-# stay raw bytes (_Raw) until first read.
+# stay raw bytes (_Raw) until first read.  A read-only store's refresh parses
+# what was appended since its last load (load_appended) or a whole replaced
+# file into staging maps (load + replace_contents); both change the live maps
+# only after the whole parse succeeded, each key under its shard's lock.
 
 import os
 
@@ -22,6 +25,8 @@ cdef class _LoadState:
     cdef Py_ssize_t records
     cdef Py_ssize_t line          # line number of the next record's first line
     cdef long long offset        # file offset of the next record
+    cdef list ops                 # None: apply each record at once; else
+                                  # collect (map, key, _Raw or None for a delete)
 
     cdef PersistMap map_for(self, const char* name, Py_ssize_t size):
         if size < 0:
@@ -80,8 +85,13 @@ cdef class _LoadState:
             # as surrogates and go out again unchanged (wal_key)
             k = PyUnicode_DecodeUTF8(key, klen, "surrogateescape")
             if kind == b'S':
-                target._load_put(
-                    k, make_raw(PyBytes_FromStringAndSize(nl1 + 1, vlen), self.line + 1))
+                raw = make_raw(PyBytes_FromStringAndSize(nl1 + 1, vlen), self.line + 1)
+            else:
+                raw = None
+            if self.ops is not None:
+                self.ops.append((target, k, raw))
+            elif raw is not None:
+                target._load_put(k, raw)
             else:
                 target._load_delete(k)
             self.records += 1
@@ -103,7 +113,6 @@ def load(int fd, path, route):
     """
     cdef _LoadState state = _LoadState.__new__(_LoadState)
     cdef bytes data
-    cdef Py_ssize_t used
     state.path = path
     state.route = route
     state.line = 2
@@ -118,12 +127,76 @@ def load(int fd, path, route):
         state.offset = len(header) + 1
     else:
         raise CorruptWALError(str(path), 1, 0, "not a go-persist file (bad header)")
-    data = data[state.offset:]
+    file_size += parse_from(state, fd, data[state.offset:])
+    return state.offset, file_size, state.records
+
+
+cdef long long parse_from(_LoadState state, int fd, bytes data) except -1:
+    """Parse ``data`` and then the rest of the file at ``fd``; return the
+    number of bytes read from ``fd``."""
+    cdef Py_ssize_t used
+    cdef long long read = 0
     while True:
         used = state.parse(PyBytes_AS_STRING(data), len(data))
         chunk = os.read(fd, BLOCK_SIZE)
         if not chunk:
-            break
-        file_size += len(chunk)
+            return read
+        read += len(chunk)
         data = data[used:] + chunk
+
+
+def load_appended(int fd, path, route, long long start, long long records):
+    """Apply the records appended to the WAL at ``fd`` after ``start``, the
+    end of an earlier load that counted ``records`` records (a read-only
+    store's refresh).  Nothing changes unless every complete record after
+    ``start`` parses; a torn tail is left for a later call.
+
+    :returns: ``(valid_end, file_size, records)`` as ``load``, counting from
+        the file's start
+    :raises CorruptWALError: a complete record's framing is broken (its
+        line number and offset are the file's)
+    """
+    cdef _LoadState state = _LoadState.__new__(_LoadState)
+    state.path = path
+    state.route = route
+    state.ops = []
+    state.offset = start
+    state.records = records
+    state.line = 2 + 2 * records    # the header, then two lines per record
+    os.lseek(fd, start, os.SEEK_SET)
+    file_size = start + parse_from(state, fd, b"")
+    cdef PersistMap target
+    cdef _Shard shard
+    for target, key, raw in state.ops:
+        shard = target.shard_for(key)
+        shard.acquire()
+        try:
+            if raw is None:
+                shard.data.pop(key, None)
+            else:
+                shard.data[key] = raw
+        finally:
+            shard.release()
     return state.offset, file_size, state.records
+
+
+def replace_contents(PersistMap target, PersistMap staging):
+    """Make ``target`` hold exactly the records of ``staging`` (None: none),
+    each key changed under its shard's lock, so a concurrent reader sees a
+    key's old or new value, never a missing one that exists in both; the
+    maps' shard counts must agree."""
+    cdef _Shard shard
+    cdef dict new
+    cdef Py_ssize_t i
+    if staging is not None and len(staging.shards) != len(target.shards):
+        raise ValueError("the maps' shard counts differ")
+    for i in range(len(target.shards)):
+        shard = <_Shard>target.shards[i]
+        new = (<_Shard>staging.shards[i]).data if staging is not None else {}
+        shard.acquire()
+        try:
+            for key in [key for key in shard.data if key not in new]:
+                del shard.data[key]
+            shard.data.update(new)
+        finally:
+            shard.release()
