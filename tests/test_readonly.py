@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
@@ -158,7 +158,7 @@ def writer(db_path: Path) -> Iterator[Writer]:
 
 
 @pytest.fixture
-def reader(db_path: Path) -> Iterator[persist.Store]:
+def reader(db_path: Path) -> Iterator[Callable[[], persist.Store]]:
     """A read-only store of db_path (which must exist: a writer made it)."""
     stores: list[persist.Store] = []
 
