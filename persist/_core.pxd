@@ -19,8 +19,8 @@
 #                       a map registration (a refresh fills the raw maps) and
 #                       around close()'s release of the descriptor (a refresh
 #                       reads from it): waits for shard locks (a refresh
-#                       changes each key under its shard's lock, holding no
-#                       other), Store._lock, the leader role (close's release).
+#                       changes a shard under its lock, holding no other),
+#                       Store._lock, the leader role (close's release).
 #                       So on a read-only store an update fn (refused anyway)
 #                       must not call refresh(), map() or close() while
 #                       another thread refreshes: that one waits for the fn's

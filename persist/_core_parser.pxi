@@ -3,7 +3,8 @@
 # stay raw bytes (_Raw) until first read.  A read-only store's refresh parses
 # what was appended since its last load (load_appended) or a whole replaced
 # file into staging maps (load + replace_contents); both change the live maps
-# only after the whole parse succeeded, each key under its shard's lock.
+# only after the whole parse succeeded, under each shard's lock in turn (a
+# reload swaps whole shard dicts).
 
 import os
 
@@ -26,7 +27,8 @@ cdef class _LoadState:
     cdef Py_ssize_t line          # line number of the next record's first line
     cdef long long offset        # file offset of the next record
     cdef list ops                 # None: apply each record at once; else
-                                  # collect (map, key, _Raw or None for a delete)
+                                  # collect map, key, _Raw (None: a delete), flat:
+                                  # no tuple per record for the cyclic GC to chase
 
     cdef PersistMap map_for(self, const char* name, Py_ssize_t size):
         if size < 0:
@@ -89,7 +91,9 @@ cdef class _LoadState:
             else:
                 raw = None
             if self.ops is not None:
-                self.ops.append((target, k, raw))
+                self.ops.append(target)
+                self.ops.append(k)
+                self.ops.append(raw)
             elif raw is not None:
                 target._load_put(k, raw)
             else:
@@ -165,9 +169,14 @@ def load_appended(int fd, path, route, long long start, long long records):
     state.line = 2 + 2 * records    # the header, then two lines per record
     os.lseek(fd, start, os.SEEK_SET)
     file_size = start + parse_from(state, fd, b"")
+    cdef list ops = state.ops
     cdef PersistMap target
     cdef _Shard shard
-    for target, key, raw in state.ops:
+    cdef Py_ssize_t i
+    for i in range(0, len(ops), 3):
+        target = <PersistMap>ops[i]
+        key = ops[i + 1]
+        raw = ops[i + 2]
         shard = target.shard_for(key)
         shard.acquire()
         try:
@@ -181,22 +190,24 @@ def load_appended(int fd, path, route, long long start, long long records):
 
 
 def replace_contents(PersistMap target, PersistMap staging):
-    """Make ``target`` hold exactly the records of ``staging`` (None: none),
-    each key changed under its shard's lock, so a concurrent reader sees a
-    key's old or new value, never a missing one that exists in both; the
-    maps' shard counts must agree."""
-    cdef _Shard shard
-    cdef dict new
+    """Move the records of ``staging`` (None: none) into ``target``, whose
+    own are dropped: each shard's dict is swapped under its lock, so a
+    concurrent reader sees a key's old or new value; ``staging`` is left
+    empty.  The maps' shard counts must agree."""
+    cdef _Shard shard, source
     cdef Py_ssize_t i
     if staging is not None and len(staging.shards) != len(target.shards):
         raise ValueError("the maps' shard counts differ")
     for i in range(len(target.shards)):
         shard = <_Shard>target.shards[i]
-        new = (<_Shard>staging.shards[i]).data if staging is not None else {}
+        if staging is None:
+            new = {}
+        else:
+            source = <_Shard>staging.shards[i]
+            new, source.data = source.data, {}
         shard.acquire()
         try:
-            for key in [key for key in shard.data if key not in new]:
-                del shard.data[key]
-            shard.data.update(new)
+            old, shard.data = shard.data, new
         finally:
             shard.release()
+        del old     # the old values go after the lock is released

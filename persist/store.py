@@ -601,8 +601,8 @@ class Store:
         Applies the complete records appended since (a torn tail waits for
         the next call); if the file at ``path`` was replaced (the owner's
         shrink) or is shorter than what was read, loads it from scratch into
-        the same map objects.  Each key changes under its shard's lock: a
-        concurrent reader sees its old or its new value.  On a writable store
+        the same map objects (each shard's dict swapped under its lock).  A
+        concurrent reader sees each key's old or new value.  On a writable store
         there is nothing to read (it owns the file): returns ``(0, False)``.
 
         :raises CorruptWALError: a complete record is broken; memory unchanged
