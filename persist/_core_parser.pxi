@@ -153,7 +153,10 @@ def load_appended(int fd, path, route, long long start, long long records):
     """Apply the records appended to the WAL at ``fd`` after ``start``, the
     end of an earlier load that counted ``records`` records (a read-only
     store's refresh).  Nothing changes unless every complete record after
-    ``start`` parses; a torn tail is left for a later call.
+    ``start`` parses; a torn tail is left for a later call.  An apply cut
+    short (Ctrl-C while waiting for a shard's lock) is redone whole by the
+    next call from the same ``start``: replaying sets and deletes in order
+    ends in the same state.
 
     :returns: ``(valid_end, file_size, records)`` as ``load``, counting from
         the file's start

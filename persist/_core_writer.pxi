@@ -111,10 +111,11 @@ cdef class WalWriter:
         self.dir_pending = records == 0
         self.readonly = readonly
         self.accepting = not readonly
-        self.refusal_error = ReadOnlyError if readonly else NotOpenError
-        self.refusal = (
-            f"{path}: the store is open read-only (readonly=True): another "
-            "process owns the file; write through it")
+        if readonly:
+            self.refusal_error = ReadOnlyError
+            self.refusal = (
+                f"{path}: the store is open read-only (readonly=True): another "
+                "process owns the file; write through it")
 
     def __dealloc__(self):
         free(self.buf)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from childlib import fds_on
 from conftest import HEADER, parse_wal, python_env, read_bytes, run_threads
 
 import persist
@@ -217,6 +218,8 @@ def test_refresh_after_owner_shrink_reloads_into_the_same_maps(
     expected["new"] = (7, 14)
     assert points(store) == expected
     assert p.get("k2") is None and p.get("k0") is None
+    [link] = fds_on(str(db_path))  # the replaced file's descriptor is closed
+    assert link.endswith(f" -> {os.path.realpath(db_path)}")
 
     writer.send("set after 9")  # appended to the new file: incremental again
     assert store.refresh() == persist.RefreshResult(1, False)
@@ -343,6 +346,21 @@ def test_corrupt_append_raises_and_changes_nothing(db_path: Path) -> None:
     assert store.stats() == persist.Stats(1, 1)
     assert read_bytes(db_path) == data
     store.close()
+
+
+def test_plain_store_records_and_descriptors(db_path: Path) -> None:
+    owner = persist.Store(db_path)
+    owner.set("motd", "hello")
+    store = persist.Store(db_path, readonly=True)
+    assert store.get("motd", str) == "hello"
+    owner.set("motd", "bye")
+    owner.set("other", 1)
+    assert store.refresh() == persist.RefreshResult(2, False)
+    assert store.get("motd", str) == "bye"
+    assert store.stats() == persist.Stats(2, 3)
+    store.close()
+    owner.close()
+    assert fds_on(str(db_path)) == []
 
 
 def test_refresh_on_a_writable_store_reads_nothing(db_path: Path) -> None:
