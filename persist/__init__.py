@@ -16,12 +16,13 @@ from .errors import (
     MapExistsError,
     NotOpenError,
     PersistError,
+    ReadOnlyError,
     ShrinkInProgressError,
     StoreFailedError,
     StoreLockedError,
 )
 from .repair import RepairReport, repair
-from .store import Stats, Store, open_single_map
+from .store import RefreshResult, Stats, Store, open_single_map
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,8 @@ __all__ = [
     "NotOpenError",
     "PersistError",
     "PersistMap",
+    "ReadOnlyError",
+    "RefreshResult",
     "RepairReport",
     "ShrinkInProgressError",
     "StaleCodecWarning",

@@ -5,14 +5,26 @@
 # LOCK ORDER.  Each lock, and what its holder may wait for (nothing else):
 #
 #   Store._close_lock   held for a whole close(): waits for the background
-#                       threads (join), Store._shrink_lock, the leader role
+#                       threads (join), Store._shrink_lock,
+#                       Store._refresh_lock, the leader role
 #   Store._shrink_lock  held for a whole shrink: waits for the leader role
 #   _Shard.lock         held while a key's memory changes and its record is
 #                       queued, and while an update fn runs (re-entrant for
 #                       its owner): the fn may wait for anything, including
-#                       the two locks above; a wait for another shard lock
+#                       the two locks above (a read-only store's fn: see
+#                       Store._refresh_lock); a wait for another shard lock
 #                       goes through the deadlock check (a waits-for graph
 #                       under graph_lock: a cycle raises DeadlockError)
+#   Store._refresh_lock held for a whole refresh() of a read-only store, for
+#                       a map registration (a refresh fills the raw maps) and
+#                       around close()'s release of the descriptor (a refresh
+#                       reads from it): waits for shard locks (a refresh
+#                       changes a shard under its lock, holding no other),
+#                       Store._lock, the leader role (close's release).
+#                       So on a read-only store an update fn (refused anyway)
+#                       must not call refresh(), map() or close() while
+#                       another thread refreshes: that one waits for the fn's
+#                       shard
 #   Store._lock         map registry and state changes: waits for nothing
 #   leader role         a flag under mu, not a lock: its holder writes,
 #                       fsyncs or switches files; waits for mu only
@@ -87,7 +99,9 @@ cdef class WalWriter:
     cdef readonly bint accepting   # new records are taken (False from close on)
     cdef readonly bint released    # the descriptor was handed back
     cdef readonly object failure   # the fsync error that failed the store
-    cdef object refusal            # the NotOpenError message once not accepting
+    cdef object refusal            # the message once not accepting
+    cdef object refusal_error      # its class: NotOpenError, or ReadOnlyError
+    cdef readonly bint readonly    # a read-only store's: never accepting
     # -- owned by the leader
     cdef char* out                 # the batch being written
     cdef Py_ssize_t out_len, out_pos, out_cap, out_records

@@ -1,6 +1,10 @@
 # WAL parser: reads the file in large blocks, splits it into records and
 # routes each one by the map name before the first ':' of its key.  Values
-# stay raw bytes (_Raw) until first read.
+# stay raw bytes (_Raw) until first read.  A read-only store's refresh parses
+# what was appended since its last load (load_appended) or a whole replaced
+# file into staging maps (load + replace_contents); both change the live maps
+# only after the whole parse succeeded, under each shard's lock in turn (a
+# reload swaps whole shard dicts).
 
 import os
 
@@ -22,6 +26,9 @@ cdef class _LoadState:
     cdef Py_ssize_t records
     cdef Py_ssize_t line          # line number of the next record's first line
     cdef long long offset        # file offset of the next record
+    cdef list ops                 # None: apply each record at once; else
+                                  # collect map, key, _Raw (None: a delete), flat:
+                                  # no tuple per record for the cyclic GC to chase
 
     cdef PersistMap map_for(self, const char* name, Py_ssize_t size):
         if size < 0:
@@ -80,8 +87,15 @@ cdef class _LoadState:
             # as surrogates and go out again unchanged (wal_key)
             k = PyUnicode_DecodeUTF8(key, klen, "surrogateescape")
             if kind == b'S':
-                target._load_put(
-                    k, make_raw(PyBytes_FromStringAndSize(nl1 + 1, vlen), self.line + 1))
+                raw = make_raw(PyBytes_FromStringAndSize(nl1 + 1, vlen), self.line + 1)
+            else:
+                raw = None
+            if self.ops is not None:
+                self.ops.append(target)
+                self.ops.append(k)
+                self.ops.append(raw)
+            elif raw is not None:
+                target._load_put(k, raw)
             else:
                 target._load_delete(k)
             self.records += 1
@@ -103,7 +117,6 @@ def load(int fd, path, route):
     """
     cdef _LoadState state = _LoadState.__new__(_LoadState)
     cdef bytes data
-    cdef Py_ssize_t used
     state.path = path
     state.route = route
     state.line = 2
@@ -118,12 +131,86 @@ def load(int fd, path, route):
         state.offset = len(header) + 1
     else:
         raise CorruptWALError(str(path), 1, 0, "not a go-persist file (bad header)")
-    data = data[state.offset:]
+    file_size += parse_from(state, fd, data[state.offset:])
+    return state.offset, file_size, state.records
+
+
+cdef long long parse_from(_LoadState state, int fd, bytes data) except -1:
+    """Parse ``data`` and then the rest of the file at ``fd``; return the
+    number of bytes read from ``fd``."""
+    cdef Py_ssize_t used
+    cdef long long read = 0
     while True:
         used = state.parse(PyBytes_AS_STRING(data), len(data))
         chunk = os.read(fd, BLOCK_SIZE)
         if not chunk:
-            break
-        file_size += len(chunk)
+            return read
+        read += len(chunk)
         data = data[used:] + chunk
+
+
+def load_appended(int fd, path, route, long long start, long long records):
+    """Apply the records appended to the WAL at ``fd`` after ``start``, the
+    end of an earlier load that counted ``records`` records (a read-only
+    store's refresh).  Nothing changes unless every complete record after
+    ``start`` parses; a torn tail is left for a later call.  An apply cut
+    short (Ctrl-C while waiting for a shard's lock) is redone whole by the
+    next call from the same ``start``: replaying sets and deletes in order
+    ends in the same state.
+
+    :returns: ``(valid_end, file_size, records)`` as ``load``, counting from
+        the file's start
+    :raises CorruptWALError: a complete record's framing is broken (its
+        line number and offset are the file's)
+    """
+    cdef _LoadState state = _LoadState.__new__(_LoadState)
+    state.path = path
+    state.route = route
+    state.ops = []
+    state.offset = start
+    state.records = records
+    state.line = 2 + 2 * records    # the header, then two lines per record
+    os.lseek(fd, start, os.SEEK_SET)
+    file_size = start + parse_from(state, fd, b"")
+    cdef list ops = state.ops
+    cdef PersistMap target
+    cdef _Shard shard
+    cdef Py_ssize_t i
+    for i in range(0, len(ops), 3):
+        target = <PersistMap>ops[i]
+        key = ops[i + 1]
+        raw = ops[i + 2]
+        shard = target.shard_for(key)
+        shard.acquire()
+        try:
+            if raw is None:
+                shard.data.pop(key, None)
+            else:
+                shard.data[key] = raw
+        finally:
+            shard.release()
     return state.offset, file_size, state.records
+
+
+def replace_contents(PersistMap target, PersistMap staging):
+    """Move the records of ``staging`` (None: none) into ``target``, whose
+    own are dropped: each shard's dict is swapped under its lock, so a
+    concurrent reader sees a key's old or new value; ``staging`` is left
+    empty.  The maps' shard counts must agree."""
+    cdef _Shard shard, source
+    cdef Py_ssize_t i
+    if staging is not None and len(staging.shards) != len(target.shards):
+        raise ValueError("the maps' shard counts differ")
+    for i in range(len(target.shards)):
+        shard = <_Shard>target.shards[i]
+        if staging is None:
+            new = {}
+        else:
+            source = <_Shard>staging.shards[i]
+            new, source.data = source.data, {}
+        shard.acquire()
+        try:
+            old, shard.data = shard.data, new
+        finally:
+            shard.release()
+        del old     # the old values go after the lock is released

@@ -14,7 +14,9 @@
 # keeps call order across keys and maps without taking any shard lock.
 #
 # States: accepting -> (stop) refusing -> (release) released; orthogonally
-# ``failure`` is set by a failed fsync: nothing is written after it.
+# ``failure`` is set by a failed fsync: nothing is written after it.  A
+# read-only store's writer is born refusing (ReadOnlyError) and only holds
+# the descriptor the store reads from.
 
 from cpython.bytearray cimport (
     PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize,
@@ -24,7 +26,7 @@ from libc.string cimport memcpy
 from posix.time cimport timespec, clock_gettime, CLOCK_REALTIME
 from posix.unistd cimport close
 
-from persist.errors import NotOpenError, StoreFailedError
+from persist.errors import NotOpenError, ReadOnlyError, StoreFailedError
 
 cdef extern from "<pthread.h>" nogil:
     int pthread_mutex_init(pthread_mutex_t*, const void*)
@@ -87,6 +89,8 @@ cdef class WalWriter:
         torn tail, cut before the first append (0 with an unusable header
         means the header is written again)
     :param records: complete records already in the file
+    :param readonly: a read-only store's: every write is refused with
+        ReadOnlyError and nothing is ever written to ``fd``
     """
 
     def __cinit__(self):
@@ -96,7 +100,7 @@ cdef class WalWriter:
         self.dirty = []
 
     def __init__(self, int fd, path, long long valid_end, long long file_size,
-                 long long records):
+                 long long records, bint readonly=False):
         self.fd = fd
         self.path = path
         self.file_records = records
@@ -105,7 +109,13 @@ cdef class WalWriter:
         # a file without records may have just been created (by us, or by an
         # open that failed before it could fsync the directory)
         self.dir_pending = records == 0
-        self.accepting = True
+        self.readonly = readonly
+        self.accepting = not readonly
+        if readonly:
+            self.refusal_error = ReadOnlyError
+            self.refusal = (
+                f"{path}: the store is open read-only (readonly=True): another "
+                "process owns the file; write through it")
 
     def __dealloc__(self):
         free(self.buf)
@@ -147,7 +157,7 @@ cdef class WalWriter:
                 "is written: close the store and open it again"
             ) from self.failure
         if not self.accepting:
-            raise NotOpenError(self.refusal)
+            raise self.refusal_error(self.refusal)
         return 0
 
     # -- queueing -----------------------------------------------------------
@@ -492,8 +502,24 @@ cdef class WalWriter:
                 self.queue_pending()
             self.accepting = False
             self.refusal = message
+            self.refusal_error = NotOpenError
         finally:
             self.unlock()
+
+    def check_writable(self):
+        """Raise ReadOnlyError if this is a read-only store's writer (for the
+        calls that write without queueing a record: sync, shrink)."""
+        if self.readonly:
+            raise ReadOnlyError(self.refusal)
+
+    def reading(self, int fd, long long records):
+        """A read-only store's: read the file at ``fd`` from now on (it holds
+        ``records`` complete records); return the old descriptor to close."""
+        if not self.readonly:
+            raise ValueError(f"{self.path}: only a read-only store switches files")
+        old, self.fd = self.fd, fd
+        self.file_records = records
+        return old
 
     def release(self):
         """Keep the leader role for good and hand back the descriptor (the

@@ -12,6 +12,7 @@ __all__ = [
     "MapExistsError",
     "NotOpenError",
     "PersistError",
+    "ReadOnlyError",
     "ShrinkInProgressError",
     "StoreFailedError",
     "StoreLockedError",
@@ -28,6 +29,11 @@ class KeyNotFoundError(PersistError, KeyError):
 
 class NotOpenError(PersistError):
     """The store is not open, was closed, or belongs to the parent of a fork."""
+
+
+class ReadOnlyError(PersistError):
+    """A write to a store opened with ``readonly=True`` (another process owns
+    the file); nothing in memory or on disk changed."""
 
 
 class MapExistsError(PersistError):

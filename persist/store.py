@@ -27,7 +27,7 @@ from .errors import (
     ShrinkInProgressError,
 )
 
-__all__ = ["Stats", "Store", "open_single_map"]
+__all__ = ["RefreshResult", "Stats", "Store", "open_single_map"]
 
 T = TypeVar("T")
 log = logging.getLogger("persist")
@@ -44,6 +44,14 @@ class Stats(NamedTuple):
 
     active_keys: int
     wal_records: int
+
+
+class RefreshResult(NamedTuple):
+    """What ``Store.refresh`` read: complete records applied (all of the file's
+    when it was reloaded), and whether the file was reloaded from scratch."""
+
+    records: int
+    reloaded: bool
 
 
 def _log_error(exc: BaseException) -> None:
@@ -79,6 +87,9 @@ class Store:
     """A go-persist file holding any number of typed maps and orphan records.
 
     :param path: open this file at once (otherwise call ``open`` later)
+    :param readonly: read a file another process writes: no lock, no
+        background threads, every write raises ReadOnlyError; ``refresh``
+        reads what the owner wrote since
 
     Lifecycle (``_state``): ``closed`` -> ``open`` (open) -> ``closing``
     (close: the writer refuses new records, the maps refuse new calls, the
@@ -90,7 +101,12 @@ class Store:
     says the store belongs to the parent.  The lock order is in _core.pxd.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, readonly: bool = False
+    ) -> None:
+        self._readonly = readonly
+        self._read_end = 0  # a read-only store: the end of the records loaded
+        self._refresh_lock = threading.Lock()
         self._lock = threading.RLock()
         self._close_lock = threading.Lock()
         self._shrink_lock = threading.Lock()
@@ -118,6 +134,11 @@ class Store:
         return self._path
 
     @property
+    def readonly(self) -> bool:
+        """True for a store opened with ``readonly=True``."""
+        return self._readonly
+
+    @property
     def closed(self) -> bool:
         """True until ``open`` succeeds, and again after ``close``."""
         return self._writer is None
@@ -135,7 +156,8 @@ class Store:
 
     def __repr__(self) -> str:
         return (
-            f"<persist.Store {self._path!r} {self._state}, maps {sorted(self._maps)}>"
+            f"<persist.Store {self._path!r} {self._state}"
+            f"{' read-only' if self._readonly else ''}, maps {sorted(self._maps)}>"
         )
 
     # -- maps ---------------------------------------------------------------
@@ -159,7 +181,7 @@ class Store:
         """
         _check_map_name(name)
         codec = codec_for(value_type, converter=converter)
-        with self._lock:
+        with self._refresh_lock, self._lock:  # a refresh fills the raw maps
             if name in self._maps:
                 raise MapExistsError(f"map {name!r} is already registered")
             m: _core.PersistMap[Any] = _core.PersistMap(
@@ -203,7 +225,9 @@ class Store:
     # -- lifecycle ----------------------------------------------------------
 
     def open(self, path: str | os.PathLike[str]) -> None:
-        """Open and lock ``path`` (created if missing) and load every record.
+        """Open and lock ``path`` (created if missing) and load every record;
+        a read-only store opens it for reading only (FileNotFoundError if
+        missing), takes no lock and leaves a torn tail in place.
 
         :raises StoreLockedError: another Store holds the file
         :raises CorruptWALError: a record in the middle is broken; nothing changed
@@ -212,18 +236,21 @@ class Store:
         with self._lock:
             if self._state != "closed":
                 raise PersistError(f"store is already open on {self._path!r}")
-            fd = lock_file(path)
+            fd = self._open_file(path)
             # Memory is dropped here, not at close: a call already inside
             # when close() began must still see the values it acts on.
             self._forget_contents()
             try:
-                with contextlib.suppress(FileNotFoundError):
-                    _core.sys_unlink(path + SHRINK_SUFFIX)  # a crashed shrink's
+                if not self._readonly:
+                    with contextlib.suppress(FileNotFoundError):
+                        _core.sys_unlink(path + SHRINK_SUFFIX)  # a crashed shrink's
                 self._raw_map(None)  # Store.set/delete write here
                 valid_end, size, records = _core.load(fd, path, self._route)
-                writer = _core.WalWriter(fd, path, valid_end, size, records)
-                if size == 0:  # a new file: header, fsync, and its directory entry
-                    writer.write_header()
+                writer = _core.WalWriter(
+                    fd, path, valid_end, size, records, self._readonly
+                )
+                if size == 0 and not self._readonly:
+                    writer.write_header()  # a new file: header, fsync, dir entry
             except BaseException:
                 os.close(fd)
                 self._forget_contents()
@@ -231,10 +258,13 @@ class Store:
             self._path = path
             self._pid = os.getpid()
             self._writer = writer
+            self._read_end = valid_end
             self._state = "open"
             for m in self._all_maps():
                 m._attach(writer)
             _open_stores.add(self)
+            if self._readonly:
+                return
             self._sync_thread = threading.Thread(
                 target=self._sync_loop,
                 args=(writer,),
@@ -242,6 +272,13 @@ class Store:
                 daemon=True,
             )
             self._sync_thread.start()
+
+    def _open_file(self, path: str) -> int:
+        """The descriptor open() loads from: locked (the file created if
+        missing), or for a read-only store, for reading only and unlocked."""
+        if self._readonly:
+            return _core.sys_open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return lock_file(path)
 
     def close(self) -> None:
         """Write every change made so far, fsync, stop background work and
@@ -280,7 +317,7 @@ class Store:
         with self._shrink_lock:  # a shrink in another thread gives up first
             pass
         try:
-            if writer.failure is None:
+            if writer.failure is None and not writer.readonly:
                 writer.flush(fsync=True)
                 writer.sync_directory()
         except (OSError, PersistError):
@@ -290,8 +327,9 @@ class Store:
 
     def _release(self, writer: _core.WalWriter) -> None:
         """The last step of close: hand back the descriptor and its lock."""
-        fd = writer.release()
-        os.close(fd)
+        with self._refresh_lock:  # a refresh reads from the descriptor
+            fd = writer.release()
+            os.close(fd)
         with self._lock:
             self._writer = None
             self._state = "closed"
@@ -321,6 +359,12 @@ class Store:
             raise NotOpenError(self._why_closed)
         return writer
 
+    def _writable_writer(self) -> _core.WalWriter:
+        """The writer of an open store that may write (ReadOnlyError if not)."""
+        writer = self._open_writer()
+        writer.check_writable()
+        return writer
+
     def _report(self, exc: BaseException) -> None:
         """Hand a background failure to error_handler; never let it escape."""
         try:
@@ -332,11 +376,11 @@ class Store:
 
     def sync(self) -> None:
         """Write every pending async change to the file now (no fsync)."""
-        self._open_writer().flush(fsync=False)
+        self._writable_writer().flush(fsync=False)
 
     def fsync_all(self) -> None:
         """Write every pending async change, then fsync the file."""
-        self._open_writer().flush(fsync=True)
+        self._writable_writer().flush(fsync=True)
 
     def _sync_loop(self, writer: _core.WalWriter) -> None:
         """Every ``sync_interval``: write the async changes and fsync."""
@@ -406,7 +450,7 @@ class Store:
     def _orphans(self) -> _core.PersistMap[Any]:
         """The raw map of bare keys of the open store (its writes refuse
         themselves once a close begins)."""
-        self._open_writer()
+        self._writable_writer()
         with self._lock:
             orphans = self._raw_maps.get(None)
         if orphans is None:
@@ -433,7 +477,7 @@ class Store:
         before the rename leaves the store on its file; a failed directory
         fsync fails the store (StoreFailedError).
         """
-        writer = self._open_writer()
+        writer = self._writable_writer()
         if not self._shrink_lock.acquire(blocking=False):
             raise ShrinkInProgressError(f"{self._path} is being shrunk already")
         try:
@@ -513,7 +557,7 @@ class Store:
         seconds = _seconds(interval)
         if not ratio > 1.0:
             raise ValueError(f"ratio must be > 1.0, got {ratio!r}")
-        self._open_writer()
+        self._writable_writer()
         self.stop_auto_shrink()
         self._shrink_stop = stop = threading.Event()
         self._shrink_thread = threading.Thread(
@@ -549,6 +593,67 @@ class Store:
             except Exception as exc:  # reported; retried next round
                 self._report(exc)
 
+    # -- read-only stores ---------------------------------------------------
+
+    def refresh(self) -> RefreshResult:
+        """Read what the process owning the file wrote since the last load.
+
+        Applies the complete records appended since (a torn tail waits for
+        the next call); if the file at ``path`` was replaced (the owner's
+        shrink) or is shorter than what was read, loads it from scratch into
+        the same map objects (each shard's dict swapped under its lock).  A
+        concurrent reader sees each key's old or new value.  On a writable store
+        there is nothing to read (it owns the file): returns ``(0, False)``.
+
+        :raises CorruptWALError: a complete record is broken; memory unchanged
+        """
+        with self._refresh_lock:
+            writer = self._open_writer()
+            if not writer.readonly:
+                return RefreshResult(0, False)
+            now = os.stat(writer.path)
+            ours = os.fstat(writer.fd)
+            if (
+                self._read_end == 0  # the header was not there yet
+                or (now.st_ino, now.st_dev) != (ours.st_ino, ours.st_dev)
+                or now.st_size < self._read_end
+            ):
+                return self._reload(writer)
+            before = writer.file_records
+            end, _, records = _core.load_appended(
+                writer.fd, writer.path, self._route_locked, self._read_end, before
+            )
+            writer.reading(writer.fd, records)
+            self._read_end = end
+            return RefreshResult(records - before, False)
+
+    def _reload(self, writer: _core.WalWriter) -> RefreshResult:
+        """refresh() of a replaced or shortened file: load it whole into
+        staging maps, then make every map hold exactly their records."""
+        fd = _core.sys_open(writer.path, os.O_RDONLY | os.O_CLOEXEC)
+        staged: dict[_core.PersistMap[Any], _core.PersistMap[Any]] = {}
+
+        def route(name: str | None) -> _core.PersistMap[Any]:
+            target = self._route_locked(name)
+            if target not in staged:
+                staged[target] = _core.PersistMap(None, name, None, None, b"")
+            return staged[target]
+
+        try:
+            end, _, records = _core.load(fd, writer.path, route)
+            for target in self._all_maps():
+                _core.replace_contents(target, staged.get(target))
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(writer.reading(fd, records))
+        self._read_end = end
+        return RefreshResult(records, True)
+
+    def _route_locked(self, name: str | None) -> _core.PersistMap[Any]:
+        with self._lock:
+            return self._route(name)
+
     # -- process events -----------------------------------------------------
 
     def _forked(self) -> None:
@@ -570,6 +675,7 @@ class Store:
         self._lock = threading.RLock()
         self._close_lock = threading.Lock()
         self._shrink_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._wake = threading.Condition(threading.Lock())
         self._shrink_stop = threading.Event()
         self._writer = None
@@ -581,25 +687,40 @@ class Store:
 
 @overload
 def open_single_map(
-    path: str | os.PathLike[str], value_type: type[T], *, converter: Any = None
+    path: str | os.PathLike[str],
+    value_type: type[T],
+    *,
+    converter: Any = None,
+    readonly: bool = False,
 ) -> _core.PersistMap[T]: ...
 @overload
 def open_single_map(
-    path: str | os.PathLike[str], value_type: Any, *, converter: Any = None
+    path: str | os.PathLike[str],
+    value_type: Any,
+    *,
+    converter: Any = None,
+    readonly: bool = False,
 ) -> _core.PersistMap[Any]: ...
 
 
 def open_single_map(
-    path: str | os.PathLike[str], value_type: Any, *, converter: Any = None
+    path: str | os.PathLike[str],
+    value_type: Any,
+    *,
+    converter: Any = None,
+    readonly: bool = False,
 ) -> _core.PersistMap[Any]:
-    """Open ``path`` holding one map (keys ``:key``), with auto-shrink (60 s, 1.8).
+    """Open ``path`` holding one map (keys ``:key``), with auto-shrink (60 s, 1.8);
+    ``readonly=True`` opens it as ``Store(path, readonly=True)`` does (no
+    auto-shrink; ``m.store.refresh()`` reads the owner's new records).
 
     The returned map is a context manager that closes its store.
     """
-    store = Store()
+    store = Store(readonly=readonly)
     m = store.map("", value_type, converter=converter)
     store.open(path)
-    store.start_auto_shrink(60.0, 1.8)
+    if not readonly:
+        store.start_auto_shrink(60.0, 1.8)
     return m
 
 

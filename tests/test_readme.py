@@ -36,5 +36,7 @@ def test_quick_start_runs_as_written(tmp_path: Path) -> None:
         "Stats(active_keys=2, wal_records=3)",
         "hello",
         "Product(name='Widget', price=19.99)",
+        "Product(name='Widget', price=19.99)",
+        "RefreshResult(records=0, reloaded=False)",
     ]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["app.db", "users.db"]
