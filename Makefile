@@ -2,7 +2,7 @@
 PY ?= python3
 VENV ?= .venv
 
-.PHONY: venv build test demo bench clean
+.PHONY: venv build test demo lint bench clean
 
 venv:
 	$(PY) -m venv $(VENV)
@@ -13,6 +13,15 @@ build: venv            ## compile the core in place (for working on the .pyx)
 
 test: venv             ## install as a user would, then run the suite on the install
 	$(VENV)/bin/pip install -q '.[test]' && $(VENV)/bin/pytest
+
+lint: venv             ## ruff, cython-lint, and mypy --strict on the installed package
+	$(VENV)/bin/pip install -q '.[lint]'
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cython-lint persist/*.pyx persist/*.pxi persist/*.pxd
+	# from outside the checkout, so that mypy reads the installed package
+	# (codegen/ and schemas/ install as persist.codegen and persist.schemas)
+	cd / && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml \
+		-p persist $(CURDIR)/examples
 
 demo: venv
 	$(VENV)/bin/pip install -q . && $(VENV)/bin/persist demo
