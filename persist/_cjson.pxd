@@ -58,6 +58,9 @@ cdef class ClassCodec:
     cdef object _runtime         # the run-time codec, made on first need
     cdef readonly Py_ssize_t fallbacks  # values and documents handed to it
 
+    cdef int setup(self, object cls, tuple names, tuple keys) except -1
+    cdef int write_value(self, Buffer* buf, object value) except -1
+    cdef object read_value(self, Parser* p)
     cdef object runtime(self)
     cdef object encode(self, object value)
     cdef object decode(self, object data)
@@ -77,6 +80,9 @@ cdef class Part:
     cdef object _generation
 
     cdef object get(self)
+
+
+cdef Part part_of(object node)
 
 
 # --- errors, buffer -------------------------------------------------------------
