@@ -84,9 +84,8 @@ class TypeNode:
     @property
     def copied_shallow(self) -> bool:
         """Whether a copy is the container rebuilt around the same items (immutable)."""
-        return (
-            self.kind in _SHALLOW_KINDS and self.item is not None and self.item.immutable
-        )
+        item = self.item
+        return self.kind in _SHALLOW_KINDS and item is not None and item.immutable
 
 
 class Default(enum.Enum):

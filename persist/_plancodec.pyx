@@ -77,7 +77,9 @@ cdef Node make_node(object type_node, object nested, object registered):
         node.kind = CLASS if node.codec is not None else PART
     else:
         node.kind = _KINDS.get(type_node.kind, PART)
-    if type_node.item is not None and node.kind != PART:
+    if node.kind == PART:
+        node.part.get()  # a type nothing can store fails now, as the Python codec does
+    elif type_node.item is not None:
         node.item = make_node(type_node.item, nested, registered)
     return node
 

@@ -333,7 +333,7 @@ def _build(tp: Any, converter: cattrs.Converter | None) -> Codec:
 
 
 _binding: dict[type, Any] = {}
-"""Plan codecs whose nodes are being made (under _lock): what a nested class binds to."""
+"""Plan codecs whose nodes are being made (under _lock): nested classes bind to them."""
 
 
 def _runtime_codec(tp: Any, plan: ClassPlan) -> Codec:
