@@ -56,6 +56,7 @@ cdef class ClassCodec:
     cdef Py_ssize_t count
     cdef Py_ssize_t* offsets     # slot offset of each attribute, or 0: set it generically
     cdef object _runtime         # the run-time codec, made on first need
+    cdef object _runtime_generation  # codecs._generation it was made in
     cdef readonly Py_ssize_t fallbacks  # values and documents handed to it
 
     cdef int setup(self, object cls, tuple names, tuple keys) except -1

@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """C-level JSON helpers shared by the compiled schema codecs (hand-written).
 
-Generated modules (``persist.codegen.emit_cython``) cimport this one: a
-growable byte buffer with writers for every JSON value persist writes, and
+Generated modules (``persist.codegen.emit_cython``) and the plan-driven
+codecs (``persist._plancodec``) cimport this one: a growable byte buffer with writers for every JSON value persist writes, and
 parser primitives that read a value of a declared type straight from bytes.
 Both follow :mod:`persist._json` byte for byte.
 
@@ -1332,11 +1332,17 @@ cdef class ClassCodec:
         return self.reader(p)
 
     cdef object runtime(self):
-        """The run-time codec of the class: it serves whatever compiled code does not."""
-        if self._runtime is None:
+        """The run-time codec of the class: it serves whatever compiled code does not.
+
+        Made again after a codec was registered: it binds the parts of the
+        nested types when it is made (compiled code looks them up per call).
+        """
+        generation = codecs._generation
+        if self._runtime is None or generation != self._runtime_generation:
             from persist import codegen  # persist.codegen imports persist.codecs
 
             self._runtime = codegen.make_python_codec(self.cls, resolve=codecs.part_for)
+            self._runtime_generation = generation
         return self._runtime
 
     cdef object encode(self, object value):

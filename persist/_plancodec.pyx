@@ -47,6 +47,12 @@ cdef enum:
     STACK_FIELDS = 32  # a class with more fields reads into a heap array
 
 
+ctypedef struct FieldSpec:
+    const char* prefix      # b'{"key":' for the first field, b',"key":' after
+    Py_ssize_t prefix_size
+    int default_kind        # REQUIRED, VALUE or FACTORY
+
+
 cdef class Node:
     """How values of one planned type are written, read and copied."""
     cdef int kind
@@ -92,29 +98,29 @@ cdef int write_node(_cj.Buffer* buf, Node node, object value) except -1:
     cdef int kind = node.kind
     if kind == STR:
         return _cj.write_str(buf, value)
-    if kind == INT:
+    elif kind == INT:
         return _cj.write_int(buf, value)
-    if kind == FLOAT:
+    elif kind == FLOAT:
         return _cj.write_float(buf, value)
-    if kind == BOOL:
+    elif kind == BOOL:
         return _cj.write_bool(buf, value)
-    if kind == NONE:
+    elif kind == NONE:
         return _cj.write_none(buf, value)
-    if kind == BYTES:
+    elif kind == BYTES:
         return _cj.write_bytes(buf, value)
-    if kind == DATETIME:
+    elif kind == DATETIME:
         return _cj.write_datetime(buf, value)
-    if kind == ENUM:
+    elif kind == ENUM:
         return _cj.write_enum(buf, node.type, value)
-    if kind == ANY:
+    elif kind == ANY:
         return _cj.write_any(buf, value)
-    if kind == CLASS:
+    elif kind == CLASS:
         return node.codec.write_value(buf, value)
-    if kind == OPTIONAL:
+    elif kind == OPTIONAL:
         if value is None:
             return _cj.write_raw(buf, b"null")
         return write_node(buf, node.item, value)
-    if kind == DICT:
+    elif kind == DICT:
         if type(value) is not dict:
             _cj.unsupported()
         _cj.write_raw(buf, b"{")
@@ -123,7 +129,7 @@ cdef int write_node(_cj.Buffer* buf, Node node, object value) except -1:
             write_node(buf, node.item, item)
             _cj.write_raw(buf, b",")
         return _cj.close(buf, b"}")
-    if kind == LIST or kind == TUPLE or kind == SET or kind == FROZENSET:
+    elif kind == LIST or kind == TUPLE or kind == SET or kind == FROZENSET:
         return _write_array(buf, node, value)
     return _cj.write_part(buf, node.part, value)
 
@@ -156,31 +162,31 @@ cdef object read_node(_cj.Parser* p, Node node):
     cdef int kind = node.kind
     if kind == STR:
         return _cj.read_str(p)
-    if kind == INT:
+    elif kind == INT:
         return _cj.read_int(p)
-    if kind == FLOAT:
+    elif kind == FLOAT:
         return _cj.read_float(p)
-    if kind == BOOL:
+    elif kind == BOOL:
         return _cj.read_bool(p)
-    if kind == NONE:
+    elif kind == NONE:
         return _cj.read_none(p)
-    if kind == BYTES:
+    elif kind == BYTES:
         return _cj.read_bytes(p)
-    if kind == DATETIME:
+    elif kind == DATETIME:
         return _cj.read_datetime(p)
-    if kind == ENUM:
+    elif kind == ENUM:
         return _cj.read_enum(p, node.type)
-    if kind == ANY:
+    elif kind == ANY:
         return _cj.read_any(p)
-    if kind == CLASS:
+    elif kind == CLASS:
         return node.codec.read_value(p)
-    if kind == OPTIONAL:
+    elif kind == OPTIONAL:
         if _cj.at_null(p):
             return None
         return read_node(p, node.item)
-    if kind == DICT:
+    elif kind == DICT:
         return _read_dict(p, node.item)
-    if kind == LIST or kind == TUPLE or kind == SET or kind == FROZENSET:
+    elif kind == LIST or kind == TUPLE or kind == SET or kind == FROZENSET:
         return _read_array(p, node)
     return _cj.read_part(p, node.part)
 
@@ -256,9 +262,9 @@ cdef object copy_node(Node node, object value, int depth):
 cdef class PlanCodec(_cj.ClassCodec):
     """The compiled codec of an attrs class, driven by its ClassPlan (see the module)."""
     cdef tuple nodes         # a Node per field; None until bound
-    cdef tuple prefixes      # per field: b'{"key":' for the first, b',"key":' after
+    cdef FieldSpec* specs    # per field: written prefix, default kind
+    cdef tuple prefixes      # the prefixes' bytes (specs point into them)
     cdef tuple defaults      # per field: the default value or factory
-    cdef int* default_kinds  # per field: REQUIRED, VALUE or FACTORY
     cdef tuple positional    # field indexes __init__ takes by position
     cdef tuple keywords      # (index, init name) pairs __init__ takes by keyword
     cdef tuple late          # indexes of init=False fields, set after __init__
@@ -266,10 +272,10 @@ cdef class PlanCodec(_cj.ClassCodec):
     cdef object _plan
 
     def __cinit__(self):
-        self.default_kinds = NULL
+        self.specs = NULL
 
     def __dealloc__(self):
-        PyMem_Free(self.default_kinds)
+        PyMem_Free(self.specs)
 
     def __init__(self, plan):
         """Make the codec of ``plan`` (a ClassPlan); it serves values once bound."""
@@ -281,11 +287,13 @@ cdef class PlanCodec(_cj.ClassCodec):
             for number, field in enumerate(fields)
         ])
         self.defaults = tuple([field.default_value for field in fields])
-        self.default_kinds = <int*>PyMem_Malloc((self.count + 1) * sizeof(int))
-        if self.default_kinds == NULL:
+        self.specs = <FieldSpec*>PyMem_Malloc((self.count + 1) * sizeof(FieldSpec))
+        if self.specs == NULL:
             raise MemoryError()
         for number, field in enumerate(fields):
-            self.default_kinds[number] = _DEFAULTS[field.default]
+            self.specs[number].prefix = PyBytes_AS_STRING(self.prefixes[number])
+            self.specs[number].prefix_size = PyBytes_GET_SIZE(self.prefixes[number])
+            self.specs[number].default_kind = _DEFAULTS[field.default]
         self.positional = tuple([
             number for number, field in enumerate(fields)
             if field.init_name is not None and not field.kw_only
@@ -315,14 +323,12 @@ cdef class PlanCodec(_cj.ClassCodec):
         cdef Py_ssize_t i, offset
         cdef PyObject* slot
         cdef tuple nodes = self.nodes
-        cdef bytes prefix
         if nodes is None or type(value) is not self.cls:
             _cj.unsupported()
         if self.recursive:
             _cj.enter(buf, self.cls)  # a tree: count the levels
         for i in range(self.count):
-            prefix = <bytes>self.prefixes[i]
-            _cj.append(buf, PyBytes_AS_STRING(prefix), PyBytes_GET_SIZE(prefix))
+            _cj.append(buf, self.specs[i].prefix, self.specs[i].prefix_size)
             offset = self.offsets[i]
             if offset:
                 slot = (<PyObject**>((<char*><PyObject*>value) + offset))[0]
@@ -375,10 +381,10 @@ cdef class PlanCodec(_cj.ClassCodec):
         for i in range(self.count):
             if values[i] != NULL:
                 continue
-            if self.default_kinds[i] == REQUIRED:
+            if self.specs[i].default_kind == REQUIRED:
                 _cj.unsupported()  # the run-time codec says it is missing
             value = self.defaults[i]
-            if self.default_kinds[i] == FACTORY:
+            if self.specs[i].default_kind == FACTORY:
                 value = value()
             Py_INCREF(value)
             values[i] = <PyObject*>value
@@ -429,12 +435,16 @@ cdef class ValueCodec(_cj.ClassCodec):
     it takes what the nodes do not and renders the errors.
     """
     cdef Node node
+    cdef object python
 
     def __init__(self, type_node, python, nested, registered):
         """Serve ``type_node``'s type; ``nested``, ``registered``: see make_node."""
         self.setup(type_node.type, (), ())
-        self._runtime = python
+        self.python = python
         self.node = make_node(type_node, nested, registered)
+
+    cdef object runtime(self):
+        return self.python
 
     cdef int write_value(self, _cj.Buffer* buf, object value) except -1:
         return write_node(buf, self.node, value)

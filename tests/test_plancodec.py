@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from types import ModuleType
@@ -24,23 +25,44 @@ from hypothesis import given
 from hypothesis import strategies as st
 from persist.codegen.plan import ClassPlan, plan_for
 from persist.schemas import examples
-from test_compiled import (  # noqa: F401 (package and models are fixtures)
+from test_compiled import (  # noqa: F401 (package is a fixture)
+    PACKAGE,
     SCHEMA_CLASSES,
     SETTINGS,
     WRONG,
     StrSub,
     model_classes,
-    models,
     outcome,
     package,
     same,
     values,
 )
+from test_compiled import models as models_compiled_here  # noqa: F401 (a fixture)
 
 import persist
 from persist import _plancodec, codecs
 
 _plan_codecs: dict[type, Any] = {}
+
+
+def compiled_classes(models: ModuleType) -> list[type]:
+    """The model classes a compiled codec serves (test_compiled registers some)."""
+    classes = [
+        cls
+        for cls in model_classes(models)
+        if persist.codec_for(cls).source == "compiled"
+    ]
+    assert {cls.__name__ for cls in classes} >= {"Everything", "Tree", "Keys"}
+    return classes
+
+
+@pytest.fixture(scope="module")
+def models(request: pytest.FixtureRequest) -> ModuleType:
+    """test_compiled's compiled models module: the one it made, else made here."""
+    module = sys.modules.get(f"{PACKAGE}.models")
+    if module is None:
+        module = request.getfixturevalue("models_compiled_here")
+    return module
 
 
 def plan_codec(cls: type) -> Any:
@@ -156,9 +178,9 @@ def test_schema_classes_agree(cls: type, data: st.DataObject) -> None:
 
 @SETTINGS
 @given(data=st.data())
-def test_model_classes_agree(models: ModuleType, data: st.DataObject) -> None:  # noqa: F811
+def test_model_classes_agree(models: ModuleType, data: st.DataObject) -> None:
     """Every field kind (compiled_models.py, compiled as a user would): the same."""
-    cls = data.draw(st.sampled_from(model_classes(models)))
+    cls = data.draw(st.sampled_from(compiled_classes(models)))
     value = data.draw(hostile_values(cls, models))
     sample = values(plan_for(cls), models)
     document = data.draw(hostile_documents(persist.codec_for(cls).encode, sample))
@@ -175,11 +197,10 @@ def _fell_back(codec: Any, function: Callable[[Any], Any], argument: Any) -> boo
 @SETTINGS
 @given(data=st.data())
 def test_plan_codecs_take_what_compiled_code_takes(
-    models: ModuleType,  # noqa: F811
-    data: st.DataObject,
+    models: ModuleType, data: st.DataObject
 ) -> None:
     """One fast path: a value or document one codec hands on, the other does too."""
-    cls = data.draw(st.sampled_from([*SCHEMA_CLASSES, *model_classes(models)]))
+    cls = data.draw(st.sampled_from([*SCHEMA_CLASSES, *compiled_classes(models)]))
     value = data.draw(values(plan_for(cls), models))
     compiled = persist.codec_for(cls)
     codec, owner = plan_codec(cls), compiled.write.__self__
@@ -201,7 +222,7 @@ def test_plain_values_stay_on_the_fast_path() -> None:
     assert not _fell_back(codec, codec.loads, codec.dumps(user))
 
 
-def test_deep_trees_are_refused_alike(models: ModuleType) -> None:  # noqa: F811
+def test_deep_trees_are_refused_alike(models: ModuleType) -> None:
     """A recursive class nested past the compiled depth: the same EncodeError."""
     tree = models.Tree(0, [])
     for number in range(300):
