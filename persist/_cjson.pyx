@@ -74,6 +74,7 @@ cdef extern from "Python.h":
     int Py_DTSF_ADD_DOT_0
     int PyObject_GenericSetAttr(object instance, object name, object value) except -1
     PyTypeObject PyBaseObject_Type
+    PyObject* _PyType_Lookup(PyTypeObject* type, object name)  # borrowed, no error
 
     ctypedef struct PyMemberDef:
         int type
@@ -99,6 +100,7 @@ cdef object _a2b_base64 = binascii.a2b_base64
 import_datetime()
 cdef object _UTC = get_utc()
 cdef object _EnumType = type(enum.Enum)
+cdef str _VALUE_TABLE = "_value2member_map_"
 cdef object _load = _json.load
 cdef object _may_be_nonfinite = _json.may_be_nonfinite
 cdef object _check_any = _json.check_any
@@ -1108,12 +1110,14 @@ cdef object read_enum(Parser* p, object enum_cls):
     """
     value = read_any(p)
     cdef type kind = type(value)
+    cdef PyObject* table
     cdef PyObject* member
     if type(enum_cls) is _EnumType and (kind is str or kind is int or kind is float
                                          or kind is bool or value is None):
-        table = getattr(enum_cls, "_value2member_map_", None)
-        if type(table) is dict:
-            member = PyDict_GetItem(table, value)
+        # the class's own attribute, without EnumType.__getattr__'s Python hook
+        table = _PyType_Lookup(<PyTypeObject*>enum_cls, _VALUE_TABLE)
+        if table != NULL and type(<object>table) is dict:
+            member = PyDict_GetItem(<object>table, value)
             if member != NULL:
                 return <object>member
     return enum_cls(value)

@@ -135,23 +135,34 @@ cdef int write_node(_cj.Buffer* buf, Node node, object value) except -1:
 
 
 cdef int _write_array(_cj.Buffer* buf, Node node, object value) except -1:
+    """Write an exact list, tuple, set or frozenset (lists and tuples by index)."""
     cdef int kind = node.kind
+    cdef Node item_node = node.item
     if kind == LIST:
         if type(value) is not list:
             _cj.unsupported()
-    elif kind == TUPLE:
+        _cj.write_raw(buf, b"[")
+        for item in <list>value:
+            _write_item(buf, item_node, item)
+        return _cj.close(buf, b"]")
+    if kind == TUPLE:
         if type(value) is not tuple:
             _cj.unsupported()
-    elif kind == SET:
-        if type(value) is not set:
-            _cj.unsupported()
-    elif type(value) is not frozenset:
+        _cj.write_raw(buf, b"[")
+        for item in <tuple>value:
+            _write_item(buf, item_node, item)
+        return _cj.close(buf, b"]")
+    if type(value) is not (set if kind == SET else frozenset):
         _cj.unsupported()
     _cj.write_raw(buf, b"[")
     for item in value:
-        write_node(buf, node.item, item)
-        _cj.write_raw(buf, b",")
+        _write_item(buf, item_node, item)
     return _cj.close(buf, b"]")
+
+
+cdef inline int _write_item(_cj.Buffer* buf, Node node, object item) except -1:
+    write_node(buf, node, item)
+    return _cj.write_raw(buf, b",")
 
 
 # --- reading -------------------------------------------------------------------
