@@ -24,8 +24,9 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from libc.string cimport memset
+from libc.string cimport memcmp, memset
 
+from persist._json import quote
 from persist.codegen.emit_cython import json_key_bytes
 from persist.codegen.plan import Default, Kind, recursive
 
@@ -60,6 +61,7 @@ cdef class Node:
     cdef bint copied_shallow   # copied as the container around the same items
     cdef Node item             # list/tuple/set/frozenset item, dict value, Optional's type
     cdef object type           # the Enum class
+    cdef tuple texts           # an Enum's str members: (JSON text as bytes, member) pairs
     cdef _cj.ClassCodec codec  # a nested class: its ClassCodec
     cdef _cj.Part part         # the registry's part (PART; a nested class's copy)
 
@@ -83,11 +85,26 @@ cdef Node make_node(object type_node, object nested, object registered):
         node.kind = CLASS if node.codec is not None else PART
     else:
         node.kind = _KINDS.get(type_node.kind, PART)
+    if node.kind == ENUM:
+        node.texts = _member_texts(type_node.type)
     if node.kind == PART:
         node.part.get()  # a type nothing can store fails now, as the Python codec does
     elif type_node.item is not None:
         node.item = make_node(type_node.item, nested, registered)
     return node
+
+
+cdef tuple _member_texts(object enum_cls):
+    """(JSON text, member) of each member whose value is a str, as the writer spells it."""
+    texts = []
+    for value, member in getattr(enum_cls, "_value2member_map_", {}).items():
+        if type(value) is str:
+            text = quote(value).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+            try:
+                texts.append((text.encode(), member))
+            except UnicodeEncodeError:  # a lone surrogate: never in valid input
+                pass
+    return tuple(texts)
 
 
 # --- writing -------------------------------------------------------------------
@@ -186,7 +203,7 @@ cdef object read_node(_cj.Parser* p, Node node):
     elif kind == DATETIME:
         return _cj.read_datetime(p)
     elif kind == ENUM:
-        return _cj.read_enum(p, node.type)
+        return _read_enum(p, node)
     elif kind == ANY:
         return _cj.read_any(p)
     elif kind == CLASS:
@@ -200,6 +217,28 @@ cdef object read_node(_cj.Parser* p, Node node):
     elif kind == LIST or kind == TUPLE or kind == SET or kind == FROZENSET:
         return _read_array(p, node)
     return _cj.read_part(p, node.part)
+
+
+cdef object _read_enum(_cj.Parser* p, Node node):
+    """Read an Enum member: a str member's exact JSON text is matched in place.
+
+    The closing quote ends the text, so a match is that member's value
+    exactly; anything else (numbers, escapes, unknown values) is read by
+    ``_cj.read_enum``, as generated code reads it.
+    """
+    cdef const unsigned char* s
+    cdef Py_ssize_t size
+    cdef bytes text
+    _cj.skip_ws(p)
+    s = p.pos
+    if s < p.end and s[0] == b'"':
+        for pair in node.texts:
+            text = <bytes>(<tuple>pair)[0]
+            size = PyBytes_GET_SIZE(text)
+            if p.end - s >= size and memcmp(s, PyBytes_AS_STRING(text), size) == 0:
+                p.pos = s + size
+                return (<tuple>pair)[1]
+    return _cj.read_enum(p, node.type)
 
 
 cdef dict _read_dict(_cj.Parser* p, Node item):

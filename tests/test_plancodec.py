@@ -242,6 +242,7 @@ def test_deep_trees_are_refused_alike(models: ModuleType) -> None:
 class Color(enum.Enum):
     RED = "red"
     ONE = 1
+    SEPARATOR = "a\u2028b"  # written escaped
 
 
 BUILTIN_TYPES = [
@@ -330,6 +331,21 @@ def test_datetime_texts_read_as_in_python(text: str) -> None:
     python = codecs._python_builtin_codec(plan_for(datetime))
     assert_same(
         outcome(persist.codec_for(datetime).decode, data), outcome(python.decode, data)
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        *(b'"red"', b' "red" ', b'"r\\u0065d"', b'"a\\u2028b"', b'"re"', b'"redx"'),
+        *(b"1", b"1.0", b"true", b'"RED"', b"null", b'["red"]'),
+    ],
+)
+def test_enum_members_read_as_in_python(data: bytes) -> None:
+    """A str member's text is matched in place; anything else reads as in Python."""
+    python = codecs._python_builtin_codec(plan_for(Color))
+    assert_same(
+        outcome(persist.codec_for(Color).decode, data), outcome(python.decode, data)
     )
 
 
