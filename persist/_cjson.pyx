@@ -101,6 +101,7 @@ import_datetime()
 cdef object _UTC = get_utc()
 cdef object _EnumType = type(enum.Enum)
 cdef str _VALUE_TABLE = "_value2member_map_"
+cdef object _ENUM_VALUE = enum.Enum.__dict__["value"]
 cdef object _load = _json.load
 cdef object _may_be_nonfinite = _json.may_be_nonfinite
 cdef object _check_any = _json.check_any
@@ -523,10 +524,12 @@ cdef int write_datetime(Buffer* buf, object value) except -1:
 
 
 cdef int write_enum(Buffer* buf, object enum_cls, object value) except -1:
-    """Write an Enum member as its value (``_value_``, what ``.value`` returns)."""
+    """Write an Enum member as its value: ``_value_``, unless the class has its own ``value``."""
     if type(value) is not enum_cls:  # a member's type is its class, exactly
         unsupported()
-    return write_any(buf, value._value_)
+    if _PyType_Lookup(<PyTypeObject*>enum_cls, "value") == <PyObject*>_ENUM_VALUE:
+        return write_any(buf, value._value_)  # what Enum's value property returns
+    return write_any(buf, value.value)
 
 
 cdef int _write_any(Buffer* buf, object value, int depth) except -1:

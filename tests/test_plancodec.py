@@ -349,6 +349,22 @@ def test_enum_members_read_as_in_python(data: bytes) -> None:
     )
 
 
+class Shown(enum.Enum):
+    """An Enum whose ``value`` is its own: written as ``value`` says."""
+
+    A = 1
+
+    @property
+    def value(self) -> int:  # type: ignore[override]
+        return 2
+
+
+def test_enum_with_its_own_value_property() -> None:
+    """The fast path writes ``_value_`` only where ``value`` is Enum's own."""
+    assert persist.codec_for(Shown).encode(Shown.A) == b"2"
+    assert persist.codec_for(Color).encode(Color.ONE) == b"1"
+
+
 # --- which tier serves -------------------------------------------------------------
 
 
