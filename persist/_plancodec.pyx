@@ -19,6 +19,7 @@ contain themselves work. Tables are immutable once bound; until then the
 codec hands every value to the run-time codec.
 """
 
+cimport cython
 cimport persist._cjson as _cj
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -54,6 +55,7 @@ ctypedef struct FieldSpec:
     int default_kind        # REQUIRED, VALUE or FACTORY
 
 
+@cython.final
 cdef class Node:
     """How values of one planned type are written, read and copied."""
     cdef int kind
@@ -309,6 +311,7 @@ cdef object copy_node(Node node, object value, int depth):
 # --- classes -------------------------------------------------------------------
 
 
+@cython.final
 cdef class PlanCodec(_cj.ClassCodec):
     """The compiled codec of an attrs class, driven by its ClassPlan (see the module)."""
     cdef tuple nodes         # a Node per field; None until bound
@@ -478,6 +481,7 @@ cdef class PlanCodec(_cj.ClassCodec):
 # --- plain types at the top of a map ---------------------------------------------
 
 
+@cython.final
 cdef class ValueCodec(_cj.ClassCodec):
     """The compiled codec of a plain type (``str``, ``dict[str, int]``, ...).
 
