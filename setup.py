@@ -36,6 +36,9 @@ extensions = [
         ],
     ),
     Extension("persist._cjson", ["persist/_cjson.pyx"], depends=["persist/_cjson.pxd"]),
+    Extension(
+        "persist._plancodec", ["persist/_plancodec.pyx"], depends=["persist/_cjson.pxd"]
+    ),
 ]
 schemas = [
     load_module(f"persist.schemas.{path.stem}", path)

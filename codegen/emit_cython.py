@@ -225,7 +225,7 @@ class _Module:
         if node.kind is Kind.CLASS:
             return f"copy_{self.names[node.type]}_at({x}, depth + 1)"
         assert node.item is not None
-        if node.item.immutable and node.kind in (Kind.LIST, Kind.SET, Kind.DICT):
+        if node.copied_shallow:
             return f"{node.kind.value}({x})"
         name = self._helper("copy", node, where, self._copy_helper)
         return f"{name}({x}, depth)"
@@ -527,7 +527,7 @@ def _copy(module: _Module, plan: ClassPlan) -> str:
         f"cdef object copy_{name}_at(object value, int depth):",
         f'    """Copy {_a(plan.label)} ``depth`` classes down."""',
     ]
-    if plan.frozen and all(field.node.immutable for field in plan.fields):
+    if plan.immutable:
         lines += [
             "    # frozen, every field immutable: the value is its own copy",
             "    return value",

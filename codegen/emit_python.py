@@ -267,7 +267,7 @@ def _missing(function: _Function, field: FieldPlan, target: str) -> str:
 
 def _copy(plan: ClassPlan) -> _Function:
     function = _Function("copy", plan, "value")
-    if plan.frozen and all(field.node.immutable for field in plan.fields):
+    if plan.immutable:
         function.add(
             "# frozen, every field immutable: the value is its own copy", "return value"
         )

@@ -6,44 +6,76 @@ the registry uses it only while the live class still has the same one.
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import re
+from typing import Any
+
+import attrs
 
 from .plan import ClassPlan, Kind, TypeNode, plan_for
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Bumped when generated code changes shape, which makes every fingerprint stale."""
+
+_UNSPELLED = frozenset({"cls"})
+"""Plan attributes left out: the class itself (its codec is registered for it,
+and classes with the same fields share a fingerprint)."""
+_BY_TYPE = frozenset({"default_value"})
+"""Plan attributes spelled by their type only: a default value or factory,
+which compiled modules look up when they import (and whose repr may hold an
+address)."""
 
 
 def fingerprint(cls: type) -> str:
-    """Return 16 hex chars of sha256 over the generator version and the fields.
+    """Return 16 hex chars of sha256 over the generator version and the class's plan.
 
-    Per field, in order: name, JSON key, type (by qualified name, recursively
-    through containers), default marker, and how ``__init__`` takes it; then
-    whether decoders may bypass ``__init__`` (a validator added since
-    generation makes compiled code stale). Raises TypeError for a class that
-    is not a plannable attrs class.
+    Raises TypeError for a class that is not a plannable attrs class.
     """
     plan = plan_for(cls)
     if not isinstance(plan, ClassPlan):
         raise TypeError(f"{cls!r} is not an attrs class the generator can plan")
+    return plan_fingerprint(plan)
+
+
+def plan_fingerprint(plan: ClassPlan) -> str:
+    """Return the fingerprint of a class plan (see :func:`spell`)."""
     digest = hashlib.sha256(f"persist.codegen {GENERATOR_VERSION}\n".encode())
-    for field in plan.fields:
-        if field.init_name is None:
-            init = "no-init"
-        else:
-            init = f"{'keyword' if field.kw_only else 'positional'} {field.init_name}"
-        line = "\0".join(
-            (
-                field.name,
-                field.json_key,
-                type_key(field.node),
-                field.default.value,
-                init,
-            )
-        )
-        digest.update(line.encode("utf-8", "surrogatepass") + b"\n")
-    digest.update(b"plain init\n" if plan.plain_init else b"calls init\n")
+    digest.update(spell(plan).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:16]
+
+
+def spell(value: Any) -> str:
+    """Spell a plan stably: every attrs attribute by name, recursively.
+
+    Walks ``attrs.fields`` of ClassPlan, FieldPlan and TypeNode, so an
+    attribute added to them later is part of the fingerprint too; only those
+    in ``_UNSPELLED`` are left out and those in ``_BY_TYPE`` spelled by type.
+    Types are spelled by qualified name, other values by repr with any
+    ``at 0x...`` address removed.
+    """
+    if attrs.has(type(value)):
+        parts = []
+        for attribute in attrs.fields(type(value)):
+            if attribute.name in _UNSPELLED:
+                continue
+            item = getattr(value, attribute.name)
+            spelled = (
+                _type_name(type(item)) if attribute.name in _BY_TYPE else spell(item)
+            )
+            parts.append(f"{attribute.name}={spelled}")
+        return f"{type(value).__name__}({', '.join(parts)})"
+    if isinstance(value, tuple):
+        return f"({', '.join(map(spell, value))})"
+    if isinstance(value, enum.Enum):  # Kind, Default: by name (the build imports
+        return f"{type(value).__qualname__}.{value.name}"  # codegen under another name)
+    if isinstance(value, type):
+        return _type_name(value)
+    return re.sub(r" at 0x[0-9A-Fa-f]+", "", repr(value))
+
+
+def _type_name(tp: type) -> str:
+    return f"{tp.__module__}.{tp.__qualname__}"
 
 
 def type_key(node: TypeNode) -> str:

@@ -55,6 +55,7 @@ _IMMUTABLE_KINDS = frozenset(
     | {Kind.DATETIME, Kind.ENUM}
 )
 _WRAPPER_KINDS = frozenset({Kind.TUPLE, Kind.FROZENSET, Kind.OPTIONAL})
+_SHALLOW_KINDS = frozenset({Kind.LIST, Kind.SET, Kind.DICT})
 
 
 @attrs.frozen
@@ -79,6 +80,12 @@ class TypeNode:
             and self.item is not None
             and self.item.immutable
         )
+
+    @property
+    def copied_shallow(self) -> bool:
+        """Whether a copy is the container rebuilt around the same items (immutable)."""
+        item = self.item
+        return self.kind in _SHALLOW_KINDS and item is not None and item.immutable
 
 
 class Default(enum.Enum):
@@ -118,6 +125,11 @@ class ClassPlan:
     plain_init: bool = False
 
     kind: typing.ClassVar[Kind] = Kind.CLASS
+
+    @property
+    def immutable(self) -> bool:
+        """Whether a value is its own copy: frozen, and every field immutable."""
+        return self.frozen and all(field.node.immutable for field in self.fields)
 
     @property
     def label(self) -> str:

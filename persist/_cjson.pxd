@@ -56,8 +56,12 @@ cdef class ClassCodec:
     cdef Py_ssize_t count
     cdef Py_ssize_t* offsets     # slot offset of each attribute, or 0: set it generically
     cdef object _runtime         # the run-time codec, made on first need
+    cdef object _runtime_generation  # codecs._generation it was made in
     cdef readonly Py_ssize_t fallbacks  # values and documents handed to it
 
+    cdef int setup(self, object cls, tuple names, tuple keys) except -1
+    cdef int write_value(self, Buffer* buf, object value) except -1
+    cdef object read_value(self, Parser* p)
     cdef object runtime(self)
     cdef object encode(self, object value)
     cdef object decode(self, object data)
@@ -77,6 +81,9 @@ cdef class Part:
     cdef object _generation
 
     cdef object get(self)
+
+
+cdef Part part_of(object node)
 
 
 # --- errors, buffer -------------------------------------------------------------

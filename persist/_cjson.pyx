@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """C-level JSON helpers shared by the compiled schema codecs (hand-written).
 
-Generated modules (``persist.codegen.emit_cython``) cimport this one: a
-growable byte buffer with writers for every JSON value persist writes, and
+Generated modules (``persist.codegen.emit_cython``) and the plan-driven
+codecs (``persist._plancodec``) cimport this one: a growable byte buffer with writers for every JSON value persist writes, and
 parser primitives that read a value of a declared type straight from bytes.
 Both follow :mod:`persist._json` byte for byte.
 
@@ -26,12 +26,33 @@ from cpython.object cimport PyObject, PyTypeObject
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_FromDouble
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.datetime cimport (
+    datetime,
+    datetime_day,
+    datetime_hour,
+    datetime_microsecond,
+    datetime_minute,
+    datetime_month,
+    datetime_new,
+    datetime_second,
+    datetime_tzinfo,
+    datetime_year,
+    get_utc,
+    import_datetime,
+    timedelta,
+    timedelta_days,
+    timedelta_microseconds,
+    timedelta_new,
+    timedelta_seconds,
+    timezone_new,
+)
+from cpython.dict cimport PyDict_GetItem
 from libc.math cimport fabs, isfinite, nearbyint
 from libc.string cimport memcmp, memcpy, memset, strlen
 
 import binascii
+import enum
 import types
-from datetime import datetime
 
 from persist import _json, codecs
 from persist.errors import EncodeError
@@ -53,6 +74,7 @@ cdef extern from "Python.h":
     int Py_DTSF_ADD_DOT_0
     int PyObject_GenericSetAttr(object instance, object name, object value) except -1
     PyTypeObject PyBaseObject_Type
+    PyObject* _PyType_Lookup(PyTypeObject* type, object name)  # borrowed, no error
 
     ctypedef struct PyMemberDef:
         int type
@@ -75,8 +97,11 @@ MISSING = object()
 
 cdef object _b2a_base64 = binascii.b2a_base64
 cdef object _a2b_base64 = binascii.a2b_base64
-cdef object _rfc3339 = _json.rfc3339
-cdef object _read_datetime = _json.read_datetime
+import_datetime()
+cdef object _UTC = get_utc()
+cdef object _EnumType = type(enum.Enum)
+cdef str _VALUE_TABLE = "_value2member_map_"
+cdef object _ENUM_VALUE = enum.Enum.__dict__["value"]
 cdef object _load = _json.load
 cdef object _may_be_nonfinite = _json.may_be_nonfinite
 cdef object _check_any = _json.check_any
@@ -428,17 +453,82 @@ cdef int write_bytes(Buffer* buf, object value) except -1:
     return write_raw(buf, b'"')
 
 
+cdef inline char* _two_digits(char* out, int value) noexcept:
+    out[0] = <char>(c'0' + value // 10)
+    out[1] = <char>(c'0' + value % 10)
+    return out + 2
+
+
+cdef int _offset_minutes(object value) except? -1:
+    """The UTC offset of an aware datetime in whole minutes; Unsupported otherwise."""
+    tz = datetime_tzinfo(value)
+    if tz is _UTC:
+        return 0
+    if tz is None:
+        unsupported()  # naive: the run-time codec says so
+    offset = value.utcoffset()  # what isoformat asks the tzinfo too
+    if type(offset) is not timedelta:
+        unsupported()  # None (naive) or a tzinfo's mistake
+    cdef long total = timedelta_days(offset) * 86400 + timedelta_seconds(offset)
+    if timedelta_microseconds(offset) or total % 60:
+        unsupported()  # seconds in the offset: no RFC 3339 form
+    return total // 60
+
+
 cdef int write_datetime(Buffer* buf, object value) except -1:
-    """Write an aware datetime as RFC 3339 (persist._json.rfc3339)."""
+    """Write an aware datetime as RFC 3339, byte for byte as persist._json.rfc3339.
+
+    ``YYYY-MM-DDTHH:MM:SS``, the microseconds without trailing zeros, then
+    ``Z`` for a zero offset or ``+HH:MM``. Exactly datetime only (a subclass
+    may override isoformat); naive values and offsets with seconds are
+    Unsupported, so the run-time codec raises its error.
+    """
     if type(value) is not datetime:
         unsupported()
-    return _write_text(buf, _rfc3339(value), True)
+    cdef int minutes = _offset_minutes(value)
+    cdef char text[40]
+    cdef char* out = text
+    cdef int year = datetime_year(value), micro = datetime_microsecond(value), digit
+    out[0] = b'"'
+    out = _two_digits(_two_digits(out + 1, year // 100), year % 100)
+    out[0] = b'-'
+    out = _two_digits(out + 1, datetime_month(value))
+    out[0] = b'-'
+    out = _two_digits(out + 1, datetime_day(value))
+    out[0] = b'T'
+    out = _two_digits(out + 1, datetime_hour(value))
+    out[0] = b':'
+    out = _two_digits(out + 1, datetime_minute(value))
+    out[0] = b':'
+    out = _two_digits(out + 1, datetime_second(value))
+    if micro:
+        out[0] = b'.'
+        out += 1
+        digit = 100000
+        while micro:
+            out[0] = <char>(c'0' + micro // digit)
+            out += 1
+            micro %= digit
+            digit //= 10
+    if minutes == 0:
+        out[0] = b'Z'
+        out += 1
+    else:
+        out[0] = b'-' if minutes < 0 else b'+'
+        minutes = -minutes if minutes < 0 else minutes
+        out = _two_digits(out + 1, minutes // 60)
+        out[0] = b':'
+        out = _two_digits(out + 1, minutes % 60)
+    out[0] = b'"'
+    return append(buf, text, out + 1 - text)
 
 
 cdef int write_enum(Buffer* buf, object enum_cls, object value) except -1:
-    """Write an Enum member as its value."""
-    if not isinstance(value, enum_cls):
+    """Write an Enum member as its value: ``_value_``, unless the class has its own ``value``."""
+    if type(value) is not enum_cls:  # a member's type is its class, exactly
         unsupported()
+    if _PyType_Lookup(<PyTypeObject*>enum_cls, "value") == <PyObject*>_ENUM_VALUE:
+        return write_any(buf, value._value_)  # what Enum's value property returns
     return write_any(buf, value.value)
 
 
@@ -933,14 +1023,107 @@ cdef object read_bytes(Parser* p):
     return _a2b_base64(read_str(p), strict_mode=True)
 
 
+cdef inline int _digits(const unsigned char* s, int count) noexcept:
+    """The number ``count`` ASCII digits at ``s`` spell, or -1 if one is no digit."""
+    cdef int value = 0, i
+    for i in range(count):
+        if not b'0' <= s[i] <= b'9':
+            return -1
+        value = value * 10 + (s[i] - c'0')
+    return value
+
+
+cdef inline bint _at(const unsigned char* s, unsigned char expected) noexcept:
+    return s[0] == expected
+
+
+cdef int _days_in(int year, int month) noexcept:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month == 4 or month == 6 or month == 9 or month == 11 else 31
+
+
 cdef object read_datetime(Parser* p):
-    """Read an RFC 3339 datetime (persist._json.read_datetime)."""
-    return _read_datetime(read_str(p))
+    """Read an RFC 3339 datetime as persist._json.read_datetime does.
+
+    The plain form only -- ``"YYYY-MM-DD[Tt]HH:MM:SS[.fraction]([Zz]|±HH:MM)"``
+    with every number in range; digits past microseconds are cut. Anything
+    else (an escape, hour 24, offset minutes past 59, ...) is Unsupported: the
+    run-time rule accepts or refuses it with its message.
+    """
+    cdef const unsigned char* s
+    cdef int year, month, day, hour, minute, second, micro = 0, count = 0
+    cdef int zone_hours, zone_minutes, offset = 0
+    skip_ws(p)
+    s = p.pos
+    if p.end - s < 22 or s[0] != b'"':
+        unsupported()
+    s += 1
+    year = _digits(s, 4)
+    month = _digits(s + 5, 2)
+    day = _digits(s + 8, 2)
+    hour = _digits(s + 11, 2)
+    minute = _digits(s + 14, 2)
+    second = _digits(s + 17, 2)
+    if (not _at(s + 4, b'-') or not _at(s + 7, b'-') or not (_at(s + 10, b'T') or _at(s + 10, b't'))
+            or not _at(s + 13, b':') or not _at(s + 16, b':')):
+        unsupported()
+    if (year < 1 or not 1 <= month <= 12 or not 1 <= day <= _days_in(year, month)
+            or not 0 <= hour <= 23 or not 0 <= minute <= 59 or not 0 <= second <= 59):
+        unsupported()  # also -1: not digits
+    s += 19
+    if s < p.end and s[0] == b'.':
+        s += 1
+        while s < p.end and b'0' <= s[0] <= b'9':
+            if count < 6:
+                micro = micro * 10 + (s[0] - c'0')
+            count += 1
+            s += 1
+        if count == 0:
+            unsupported()
+        while count < 6:
+            micro *= 10
+            count += 1
+    if s < p.end and (s[0] == b'Z' or s[0] == b'z'):
+        s += 1
+    elif p.end - s >= 6 and (s[0] == b'+' or s[0] == b'-') and s[3] == b':':
+        zone_hours = _digits(s + 1, 2)
+        zone_minutes = _digits(s + 4, 2)
+        if not 0 <= zone_hours <= 23 or not 0 <= zone_minutes <= 59:
+            unsupported()
+        offset = (zone_hours * 60 + zone_minutes) * 60
+        if s[0] == b'-':
+            offset = -offset
+        s += 6
+    else:
+        unsupported()
+    if s >= p.end or s[0] != b'"':
+        unsupported()
+    p.pos = s + 1
+    tz = _UTC if offset == 0 else timezone_new(timedelta_new(0, offset, 0))
+    return datetime_new(year, month, day, hour, minute, second, micro, tz)
 
 
 cdef object read_enum(Parser* p, object enum_cls):
-    """Read an Enum member from its value."""
-    return enum_cls(read_any(p))
+    """Read an Enum member from its value: ``enum_cls(value)``.
+
+    A hashable scalar is looked up in the class's own value -> member table
+    first, which is what ``Enum.__new__`` does before anything else; a miss
+    (or an array, an object, another metaclass) calls the class.
+    """
+    value = read_any(p)
+    cdef type kind = type(value)
+    cdef PyObject* table
+    cdef PyObject* member
+    if type(enum_cls) is _EnumType and (kind is str or kind is int or kind is float
+                                         or kind is bool or value is None):
+        # the class's own attribute, without EnumType.__getattr__'s Python hook
+        table = _PyType_Lookup(<PyTypeObject*>enum_cls, _VALUE_TABLE)
+        if table != NULL and type(<object>table) is dict:
+            member = PyDict_GetItem(<object>table, value)
+            if member != NULL:
+                return <object>member
+    return enum_cls(value)
 
 
 cdef object read_any(Parser* p):
@@ -1118,6 +1301,10 @@ cdef class ClassCodec:
     handed to the run-time codec (reach it as ``codec_for(cls).write.__self__``):
     a count that keeps growing means values the compiled code does not take,
     e.g. str subclasses. (``read`` always delegates: the input is parsed already.)
+
+    Generated modules give it their C ``writer`` and ``reader``;
+    ``persist._plancodec`` subclasses it and overrides ``write_value`` and
+    ``read_value`` (and ``runtime``) instead, keeping these entry points.
     """
 
     def __dealloc__(self):
@@ -1125,19 +1312,51 @@ cdef class ClassCodec:
         PyMem_Free(self.key_data)
         PyMem_Free(self.key_sizes)
 
+    cdef int setup(self, object cls, tuple names, tuple keys) except -1:
+        """Record the class, its fields ``names`` and JSON ``keys``, and their slots."""
+        cdef Py_ssize_t i
+        self.cls = cls
+        self.names = names
+        self.keys = tuple([key.encode() for key in keys])
+        self.count = len(names)
+        self.offsets = <Py_ssize_t*>PyMem_Malloc((self.count + 1) * sizeof(Py_ssize_t))
+        self.key_sizes = <Py_ssize_t*>PyMem_Malloc((self.count + 1) * sizeof(Py_ssize_t))
+        self.key_data = <const char**>PyMem_Malloc((self.count + 1) * sizeof(char*))
+        if self.offsets == NULL or self.key_sizes == NULL or self.key_data == NULL:
+            raise MemoryError()
+        for i in range(self.count):
+            self.offsets[i] = _slot_offset(cls, names[i])
+            self.key_data[i] = PyBytes_AS_STRING(self.keys[i])  # kept alive by keys
+            self.key_sizes[i] = PyBytes_GET_SIZE(self.keys[i])
+        return 0
+
+    cdef int write_value(self, Buffer* buf, object value) except -1:
+        """Append the JSON of a value (generated code's writer; a subclass may override)."""
+        return self.writer(buf, value)
+
+    cdef object read_value(self, Parser* p):
+        """Parse a value at the parser's position (generated code's reader, or an override)."""
+        return self.reader(p)
+
     cdef object runtime(self):
-        """The run-time codec of the class: it serves whatever compiled code does not."""
-        if self._runtime is None:
+        """The run-time codec of the class: it serves whatever compiled code does not.
+
+        Made again after a codec was registered: it binds the parts of the
+        nested types when it is made (compiled code looks them up per call).
+        """
+        generation = codecs._generation
+        if self._runtime is None or generation != self._runtime_generation:
             from persist import codegen  # persist.codegen imports persist.codecs
 
             self._runtime = codegen.make_python_codec(self.cls, resolve=codecs.part_for)
+            self._runtime_generation = generation
         return self._runtime
 
     cdef object encode(self, object value):
         cdef Buffer buf
         _init(&buf)
         try:
-            self.writer(&buf, value)
+            self.write_value(&buf, value)
             return PyBytes_FromStringAndSize(buf.data, buf.size)
         except TooDeep:
             raise
@@ -1156,7 +1375,7 @@ cdef class ClassCodec:
         p.end = p.pos + PyBytes_GET_SIZE(data)
         p.depth = 0
         try:
-            value = self.reader(&p)
+            value = self.read_value(&p)
             skip_ws(&p)
             if p.pos != p.end:
                 unsupported()
@@ -1165,12 +1384,20 @@ cdef class ClassCodec:
             self.fallbacks += 1
             return self.runtime().decode(data)
 
+    def dumps(self, value):
+        """Encode a value as one line of JSON (bytes): the map's encode."""
+        return self.encode(value)
+
+    def loads(self, data):
+        """Decode one line of JSON (bytes) into a value: the map's decode."""
+        return self.decode(data)
+
     def write(self, value):
         """Return the JSON text of a value, for a codec that nests this class."""
         cdef Buffer buf
         _init(&buf)
         try:
-            self.writer(&buf, value)
+            self.write_value(&buf, value)
             return PyUnicode_DecodeUTF8(buf.data, buf.size, NULL)
         except TooDeep:
             raise
@@ -1222,22 +1449,9 @@ cdef Py_ssize_t _slot_offset(object cls, str name) except -1:
 cdef ClassCodec class_codec(object cls, tuple names, tuple keys, Writer writer, Reader reader):
     """Make the ClassCodec of ``cls`` (fields ``names``, JSON keys ``keys``)."""
     cdef ClassCodec codec = ClassCodec.__new__(ClassCodec)
-    cdef Py_ssize_t i
-    codec.cls = cls
+    codec.setup(cls, names, keys)
     codec.writer = writer
     codec.reader = reader
-    codec.names = names
-    codec.keys = tuple([key.encode() for key in keys])
-    codec.count = len(names)
-    codec.offsets = <Py_ssize_t*>PyMem_Malloc((codec.count + 1) * sizeof(Py_ssize_t))
-    codec.key_sizes = <Py_ssize_t*>PyMem_Malloc((codec.count + 1) * sizeof(Py_ssize_t))
-    codec.key_data = <const char**>PyMem_Malloc((codec.count + 1) * sizeof(char*))
-    if codec.offsets == NULL or codec.key_sizes == NULL or codec.key_data == NULL:
-        raise MemoryError()
-    for i in range(codec.count):
-        codec.offsets[i] = _slot_offset(cls, names[i])
-        codec.key_data[i] = PyBytes_AS_STRING(codec.keys[i])  # kept alive by keys
-        codec.key_sizes[i] = PyBytes_GET_SIZE(codec.keys[i])
     return codec
 
 
@@ -1253,3 +1467,10 @@ cdef class Part:
             self._part = codecs.part_for(self.node)
             self._generation = generation
         return self._part
+
+
+cdef Part part_of(object node):
+    """The Part for a type node (a plan's TypeNode) directly."""
+    cdef Part part = Part.__new__(Part)
+    part.node = node
+    return part

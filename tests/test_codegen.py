@@ -254,6 +254,68 @@ def test_fingerprint_is_stable() -> None:
     assert re.fullmatch(r"[0-9a-f]{16}", first)
 
 
+# One change per plan attribute: (owner class, attribute) -> the changed owner.
+# The base is field "b" (list[str], default factory list) of _make(BASE).
+_FLIPS: dict[tuple[type, str], typing.Callable[[Any], Any]] = {
+    (ClassPlan, "fields"): lambda plan: attrs.evolve(plan, fields=plan.fields[:1]),
+    (ClassPlan, "frozen"): lambda plan: attrs.evolve(plan, frozen=not plan.frozen),
+    (ClassPlan, "plain_init"): lambda plan: attrs.evolve(
+        plan, plain_init=not plan.plain_init
+    ),
+    (FieldPlan, "name"): lambda field: attrs.evolve(field, name="c"),
+    (FieldPlan, "json_key"): lambda field: attrs.evolve(field, json_key="B"),
+    (FieldPlan, "init_name"): lambda field: attrs.evolve(field, init_name=None),
+    (FieldPlan, "kw_only"): lambda field: attrs.evolve(field, kw_only=True),
+    (FieldPlan, "node"): lambda field: attrs.evolve(
+        field, node=TypeNode(Kind.INT, int)
+    ),
+    (FieldPlan, "default"): lambda field: attrs.evolve(field, default=Default.VALUE),
+    (FieldPlan, "default_value"): lambda field: attrs.evolve(
+        field,
+        default_value=field.default_value(),  # [] instead of list: by type
+    ),
+    (TypeNode, "kind"): lambda node: attrs.evolve(node, kind=Kind.SET),
+    (TypeNode, "type"): lambda node: attrs.evolve(node, type=list[bytes]),
+    (TypeNode, "item"): lambda node: attrs.evolve(node, item=TypeNode(Kind.INT, int)),
+}
+_UNSPELLED = {(ClassPlan, "cls")}  # classes of the same fields share a stamp (above)
+
+
+def _flipped(plan: ClassPlan, owner: type, change: typing.Callable[[Any], Any]) -> Any:
+    """``plan`` with ``change`` applied to it, to its field "b" or to b's node."""
+    if owner is ClassPlan:
+        return change(plan)
+    field = plan.fields[1]
+    field = (
+        change(field)
+        if owner is FieldPlan
+        else attrs.evolve(field, node=change(field.node))
+    )
+    return attrs.evolve(plan, fields=(plan.fields[0], field))
+
+
+def test_fingerprint_covers_every_plan_attribute() -> None:
+    """Each attribute of ClassPlan, FieldPlan and TypeNode is flipped below."""
+    attributes = {
+        (owner, attribute.name)
+        for owner in (ClassPlan, FieldPlan, TypeNode)
+        for attribute in attrs.fields(owner)
+    }
+    assert attributes == set(_FLIPS) | _UNSPELLED
+
+
+@pytest.mark.parametrize("where", list(_FLIPS), ids=lambda where: where[1])
+def test_fingerprint_changes_with_each_plan_attribute(where: tuple[type, str]) -> None:
+    """A plan differing in exactly one attribute has another fingerprint."""
+    from persist.codegen.fingerprint import plan_fingerprint
+
+    plan = codegen.plan_for(_make(BASE))
+    assert isinstance(plan, ClassPlan)
+    flipped = _flipped(plan, where[0], _FLIPS[where])
+    assert flipped != plan or where == (FieldPlan, "default_value")  # eq=False there
+    assert plan_fingerprint(flipped) != plan_fingerprint(plan)
+
+
 def test_fingerprint_refuses_non_attrs() -> None:
     """Only plannable attrs classes have a fingerprint."""
     with pytest.raises(TypeError, match="not an attrs class"):
@@ -315,9 +377,10 @@ def test_any_check_only_where_any_can_be() -> None:
 
 def test_nested_class_reuses_its_codec() -> None:
     """A nested class field is served by that class's own codec functions."""
+    made = codegen.make_python_codec(Outer)
+    assert made.write.__defaults__ is not None
+    assert persist.codec_for(Outer.Inner).write in made.write.__defaults__
     outer = persist.codec_for(Outer)
-    assert outer.write.__defaults__ is not None
-    assert persist.codec_for(Outer.Inner).write in outer.write.__defaults__
     value = Outer(Outer.Inner(1), [Point(0.5, 2.0)])
     assert outer.encode(value) == b'{"inner":{"n":1},"points":[{"x":0.5,"y":2.0}]}'
     assert outer.decode(outer.encode(value)) == value
