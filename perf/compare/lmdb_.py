@@ -10,9 +10,10 @@ fsync = True  # every write transaction is fsync'd: a peer of persist's set_fsyn
 
 def open_store(folder, records, sync=True):
     env = lmdb.open(folder, map_size=1 << 34, sync=sync)
-    with env.begin(write=True) as txn:
-        for key, value in records.items():
-            txn.put(key.encode(), pickle.dumps(value))
+    if records:
+        with env.begin(write=True) as txn:
+            for key, value in records.items():
+                txn.put(key.encode(), pickle.dumps(value))
 
     def get(key):
         with env.begin() as txn:

@@ -8,9 +8,10 @@ fsync = True  # SQLite's default synchronous=FULL fsyncs every commit
 
 def open_store(folder, records, autocommit=True):
     path = f"{folder}/db.sqlite"
-    with SqliteDict(path) as bulk:
-        bulk.update(records)
-        bulk.commit()
+    if records:
+        with SqliteDict(path) as bulk:
+            bulk.update(records)
+            bulk.commit()
     d = SqliteDict(path, autocommit=autocommit)
 
     def close():
