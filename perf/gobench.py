@@ -41,18 +41,15 @@ def main() -> None:
     load_json = os.path.join(args.output_dir, "load.json")
     parts = []
     if args.only != "load":
-        chosen = scenarios.QUICK if args.quick else scenarios.FULL
-        budget = 5.0 if args.quick else 600.0
-        suite = pyperf.BenchmarkSuite(scenarios.run_all(chosen, runs, budget))
+        chosen, budget, cut = scenarios.plan(args.quick)
+        suite = pyperf.BenchmarkSuite(scenarios.run_all(chosen, runs, budget, cut))
         suite.dump(scenario_json, replace=True)
         parts.append(report.scenario_tables(scenario_json))
     if args.only != "scenarios":
-        records = load.QUICK_RECORDS if args.quick else load.FULL_RECORDS
-        cycles = 100 if args.quick else 1_000
         go = None if args.no_go else load.build_go()
         if go is None:
             print("[load] Go not built: its row is issue 8's figures", file=sys.stderr)
-        plan = load.Plan(records, cycles, runs)
+        plan = load.plan(args.quick, runs)
         benchmarks = load.measure_all(plan, list(load.PYTHON_CANDIDATES), go)
         pyperf.BenchmarkSuite(benchmarks).dump(load_json, replace=True)
         parts.append(report.load_table(load_json))

@@ -1,12 +1,12 @@
 """go-persist's load benchmark (``benchmark-load``) for persist, its rivals and Go.
 
-    python perf/load.py [--quick | --rigorous] [-o perf/results/load.json]
+Run by ``python perf/gobench.py [--quick | --rigorous] [--only load]``.
 
 The data set is Go's: 5 maps (``map1`` .. ``map5``) x 40,960 records of its
 ``ComplexRecord`` (``persist.schemas.bench.LoadRecord``: ID, Name, a
 42-character Description, a 1,024-character Data, Meta with two ints and three
 tags; about 1,215 bytes of JSON each, 241 MB in persist's file), keys
-``key-<i>``. ``--quick`` uses 4,096 records per map and 100 cycles.
+``key-<i>``. ``--quick`` uses 2,048 records per map and 100 cycles.
 
 Every phase runs in a fresh process (``--child``), so each RSS figure is what
 that phase added to an interpreter that had imported everything:
@@ -37,7 +37,6 @@ a grown heap). Run as a script so the installed, compiled persist is measured.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pickle
@@ -58,7 +57,7 @@ if TYPE_CHECKING:
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FULL_RECORDS = 40_960
-QUICK_RECORDS = 4_096
+QUICK_RECORDS = 2_048
 SMALL_RECORDS = 20
 # Issue 8's figures for the Go library on this machine (not measured by this script).
 GO_REFERENCE = {"write": 1.58, "one": 1.0}
@@ -433,34 +432,19 @@ def _progress(label: str, results: dict, size: int) -> None:
     print(f"[load] {label}: {cells}, {size / 2**20:.1f} MB", file=sys.stderr)
 
 
-def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        phase, label, folder, records, n, cycles = sys.argv[2:8]
-        print(json.dumps(child(phase, label, folder, records, int(n), int(cycles))))
-        return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    speed = parser.add_mutually_exclusive_group()
-    speed.add_argument("--quick", action="store_true", help="4,096 records per map")
-    speed.add_argument("--rigorous", action="store_true", help="3 runs per phase")
-    parser.add_argument("--no-go", action="store_true", help="skip building Go")
-    parser.add_argument("-o", "--output", default="perf/results/load.json")
-    args = parser.parse_args()
-    plan = Plan(
-        QUICK_RECORDS if args.quick else FULL_RECORDS,
-        100 if args.quick else 1_000,
-        3 if args.rigorous else 1,
-    )
-    go = None if args.no_go else build_go()
-    if go is None:
-        print(
-            "[load] Go row: not built; the issue's figures are shown", file=sys.stderr
-        )
-    benchmarks = measure_all(plan, list(PYTHON_CANDIDATES), go)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    import pyperf
+def plan(quick: bool, runs: int = 1) -> Plan:
+    """Go's sizes, or ``--quick``'s: 2,048 records per map and 100 cycles."""
+    if quick:
+        return Plan(QUICK_RECORDS, 100, runs)
+    return Plan(FULL_RECORDS, 1_000, runs)
 
-    pyperf.BenchmarkSuite(benchmarks).dump(args.output, replace=True)
-    print(args.output)
+
+def main() -> None:
+    """The entry of a phase's process: ``load.py --child PHASE LABEL ...``."""
+    if sys.argv[1:2] != ["--child"]:
+        sys.exit("run the load benchmark with: python perf/gobench.py --only load")
+    phase, label, folder, records, n, cycles = sys.argv[2:8]
+    print(json.dumps(child(phase, label, folder, records, int(n), int(cycles))))
 
 
 if __name__ == "__main__":

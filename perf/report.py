@@ -109,7 +109,7 @@ def scenario_tables(path: str, baseline: str = "dict") -> str:
     out = []
     for (scenario, kind, threads), rows in groups.items():
         first = rows[0][0]
-        ops = first["ops"]
+        ops = first.get("planned_ops", first["ops"])
         thread_word = "thread" if threads == 1 else "threads sharing the op list"
         out.append(
             f"#### {scenario}: {first['keys']:,} keys, {ops:,} ops "
@@ -127,8 +127,11 @@ def scenario_tables(path: str, baseline: str = "dict") -> str:
         measured = sorted((r for r in rows if not r[0]["skipped"]), key=lambda r: r[1])
         for meta, per_op in measured:
             ratio = f" {per_op / base:,.2f}x |" if base else ""
+            label = meta["label"]
+            if meta["ops"] < meta.get("planned_ops", meta["ops"]):
+                label += f" (first {meta['ops']:,} ops)"
             out.append(
-                f"| {meta['label']} | {_duration(per_op * ops)} | {1 / per_op:,.0f} "
+                f"| {label} | {_duration(per_op * meta['ops'])} | {1 / per_op:,.0f} "
                 f"| {per_op * 1e9:,.0f}ns | {_size(meta)} |{ratio}"
             )
         for meta, per_op in (r for r in rows if r[0]["skipped"]):

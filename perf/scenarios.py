@@ -1,8 +1,13 @@
 """go-persist's operation benchmark (``benchmark/main.go``) for persist and rivals.
 
-    python perf/scenarios.py [--quick | --rigorous] [-o perf/results/scenarios.json]
+Run by ``python perf/gobench.py [--quick | --rigorous] [--only scenarios]``.
 
-Each scenario pre-fills a fresh store with ``keys`` records (keys ``"0"`` ..,
+Scenarios (Go's parameters): s1 100,000 keys, 1,000,000 ops, 20% writes; s2
+10,000 keys, 10,000 ops, 20% writes, with the rows that fsync every write
+(persist ``set_fsync``, lmdb synced, sqlitedict autocommit); s3 5,000,000 keys,
+5,000,000 ops, 10% writes. Each at 1, 4 and 16 threads (s3: 1 and 16).
+
+Each row pre-fills a fresh store with ``keys`` records (keys ``"0"`` ..,
 untimed), then runs one op list: a key drawn uniformly, a write
 ``write_percent``% of the time, else a get. Values are Go's: a two-field struct
 (``TestStruct(i, "example struct")``, writes ``TestStruct(i, "updated
@@ -14,11 +19,13 @@ list (as Go's ``Ops``). Every get returns the value decoded into its class.
 Timing: one plain ``time.perf_counter`` run per candidate and thread count
 (three under ``--rigorous``, median kept), stored as pyperf JSON with one
 value (seconds per op) per run. pyperf's calibrated loops do not fit: an op
-list runs once on a store that took seconds to fill, and a rerun is a
-different store (its log has grown). Before the timed run, a pilot of the
-list's first ops estimates the run; a candidate estimated over the budget
-(``--budget``, 10 minutes; 5 s with ``--quick``) is not run and its row says
-so, with the pilot's figure.
+list runs once, on a store that took seconds to fill; looping it would time a
+different store (a grown log). Before the timed run, a pilot (the list's first
+ops, on the same store) estimates the run; a candidate estimated over the budget
+(10 minutes) is not run and its row says so, with the pilot's figure.
+``--quick`` runs s1 with 20,000 keys and 100,000 ops and s2, at 1 and 4
+threads, no s3; its budget is 2 s per row and a slower row times the op
+list's first 2 seconds' worth (its row says how many ops).
 
 Run as a script (not ``-m`` from the repository root) so the installed,
 compiled persist is measured, not the source folder.
@@ -26,7 +33,6 @@ compiled persist is measured, not the source folder.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib
 import os
@@ -69,9 +75,11 @@ FULL = (
     Scenario("s3", 5_000_000, 5_000_000, 10, (1, 16)),
 )
 QUICK = (
-    Scenario("s1", 100_000, 100_000, 20, (1, 4)),
+    Scenario("s1", 20_000, 100_000, 20, (1, 4)),
     Scenario("s2", 10_000, 10_000, 20, (1, 4), fsync=True),
 )
+FULL_BUDGET = 600.0  # seconds per row; a slower row is skipped
+QUICK_BUDGET = 2.0  # a slower row runs the op list's first 2 seconds' worth
 PEERS = (
     "dict_plain",
     "dict_lock",
@@ -213,6 +221,11 @@ def timed(get: Callable, write: Callable, ops: list, threads: int) -> float:
     return time.perf_counter() - t0
 
 
+def plan(quick: bool) -> tuple[tuple[Scenario, ...], float, bool]:
+    """Scenarios, budget per row, and whether slower rows are cut (or skipped)."""
+    return (QUICK, QUICK_BUDGET, True) if quick else (FULL, FULL_BUDGET, False)
+
+
 def folder_size(folder: str) -> int:
     """Bytes of every file under ``folder`` (a store may be several files)."""
     return sum(
@@ -226,7 +239,8 @@ def folder_size(folder: str) -> int:
 class Result:
     label: str
     seconds: list[float]  # one per run; empty when skipped
-    ops: int
+    ops: int  # ops timed: fewer than planned when cut to the budget
+    planned: int
     file_size: int | None
     pilot_per_op: float
     skipped: bool = False
@@ -240,8 +254,13 @@ def measure(
     runs: int,
     budget: float,
     workdir: str,
+    cut: bool = False,
 ) -> Result:
-    """Pre-fill, pilot, then ``runs`` timed runs of the op list (a fresh store each)."""
+    """Pre-fill, pilot, then ``runs`` timed runs of the op list (a fresh store each).
+
+    A candidate whose pilot says the list would take over ``budget`` seconds is
+    skipped, or with ``cut`` runs the list's first ``budget`` seconds' worth.
+    """
     work = payloads(candidate, ops)
     pilot = work[: max(100, min(2_000, len(work) // 50))]
     seconds: list[float] = []
@@ -258,7 +277,11 @@ def measure(
         try:
             pilot_per_op = timed(get, write, pilot, 1) / len(pilot)
             if pilot_per_op * len(work) > budget:
-                return Result(candidate.label, [], len(work), None, pilot_per_op, True)
+                if not cut:
+                    return Result(
+                        candidate.label, [], 0, len(work), None, pilot_per_op, True
+                    )
+                work = work[: max(len(pilot), int(budget / pilot_per_op))]
             seconds.append(timed(get, write, work, threads))
             check = get(work[0][0])
             expected = candidate.value_class or str
@@ -266,9 +289,9 @@ def measure(
                 raise AssertionError(f"{candidate.label}: get returned {check!r}")
         finally:
             close()
-        size = folder_size(folder) or None
-        shutil.rmtree(folder, ignore_errors=True)
-    return Result(candidate.label, seconds, len(work), size, pilot_per_op)
+            size = folder_size(folder) or None
+            shutil.rmtree(folder, ignore_errors=True)
+    return Result(candidate.label, seconds, len(work), len(ops), size, pilot_per_op)
 
 
 def to_benchmark(name: str, result: Result, meta: dict) -> pyperf.Benchmark:
@@ -280,6 +303,7 @@ def to_benchmark(name: str, result: Result, meta: dict) -> pyperf.Benchmark:
         "name": name,
         "label": result.label,
         "ops": result.ops,
+        "planned_ops": result.planned,
         "unit": "second",
         "skipped": int(result.skipped),
         **meta,
@@ -291,11 +315,7 @@ def to_benchmark(name: str, result: Result, meta: dict) -> pyperf.Benchmark:
 
 
 def run_all(
-    scenarios: tuple[Scenario, ...],
-    runs: int,
-    budget: float,
-    kinds: tuple[str, ...] = KINDS,
-    only: Callable[[Candidate], bool] = lambda c: True,
+    scenarios: tuple[Scenario, ...], runs: int, budget: float, cut: bool = False
 ) -> list[pyperf.Benchmark]:
     """Every scenario x value kind x thread count x candidate; progress on stderr."""
     host = machine()
@@ -304,10 +324,12 @@ def run_all(
     try:
         for sc in scenarios:
             ops = data.go_ops(sc.keys, sc.ops, sc.write_percent)
-            for kind in kinds:
+            for kind in KINDS:
                 for threads in sc.threads:
-                    for cand in filter(only, candidates(kind, sc.fsync)):
-                        res = measure(cand, sc, threads, ops, runs, budget, workdir)
+                    for cand in candidates(kind, sc.fsync):
+                        res = measure(
+                            cand, sc, threads, ops, runs, budget, workdir, cut
+                        )
                         _progress(sc, kind, threads, res)
                         name = f"{sc.name}.{kind}.t{threads}.{cand.label}"
                         meta = {
@@ -332,31 +354,10 @@ def _progress(sc: Scenario, kind: str, threads: int, res: Result) -> None:
         print(f"{where} {res.label}: skipped (estimated {est:,.0f} s)", file=sys.stderr)
         return
     s = statistics.median(res.seconds)
-    print(f"{where} {res.label}: {s:.3f} s, {res.ops / s:,.0f} ops/s", file=sys.stderr)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    speed = parser.add_mutually_exclusive_group()
-    speed.add_argument("--quick", action="store_true", help="s1 at 100K ops, s2; no s3")
-    speed.add_argument("--rigorous", action="store_true", help="3 runs per row")
-    parser.add_argument(
-        "--budget", type=float, help="skip a row estimated over this (s)"
+    part = (
+        f" (first {res.ops:,} of {res.planned:,} ops)" if res.ops < res.planned else ""
     )
-    parser.add_argument("--scenarios", help="comma-separated subset, e.g. s1,s2")
-    parser.add_argument("-o", "--output", default="perf/results/scenarios.json")
-    args = parser.parse_args()
-    chosen = QUICK if args.quick else FULL
-    if args.scenarios:
-        chosen = tuple(s for s in chosen if s.name in args.scenarios.split(","))
-    budget = args.budget or (5.0 if args.quick else 600.0)
-    benchmarks = run_all(chosen, 3 if args.rigorous else 1, budget)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    import pyperf
-
-    pyperf.BenchmarkSuite(benchmarks).dump(args.output, replace=True)
-    print(args.output)
-
-
-if __name__ == "__main__":
-    main()
+    print(
+        f"{where} {res.label}{part}: {s:.3f} s, {res.ops / s:,.0f} ops/s",
+        file=sys.stderr,
+    )

@@ -120,6 +120,16 @@ def test_a_candidate_over_the_budget_is_not_run_and_says_so(tmp_path):
     ops = data.go_ops(1_000, 1_000, 20)
     res = scenarios.measure(cand, TINY, 1, ops, 1, 1e-9, str(tmp_path))
     assert res.skipped and res.seconds == [] and res.pilot_per_op > 0
+    assert os.listdir(tmp_path) == []  # its store is removed all the same
+
+
+def test_quick_mode_cuts_a_slow_candidate_to_the_budget(tmp_path):
+    cand = scenarios.candidates("string", with_fsync=True)[3]
+    ops = data.go_ops(1_000, 1_000, 20)
+    res = scenarios.measure(cand, TINY, 4, ops, 1, 1e-9, str(tmp_path), cut=True)
+    assert not res.skipped and len(res.seconds) == 1
+    assert (res.ops, res.planned) == (100, 1_000)  # the pilot's length at least
+    assert res.file_size > 0
 
 
 def test_load_phases_run_in_fresh_processes_and_read_every_record(tmp_path):
