@@ -4,6 +4,7 @@
     python perf/gobench.py                # full sizes, scenario 3 included (hours)
     python perf/gobench.py --rigorous     # full sizes, 3 runs per figure (median)
     python perf/gobench.py --quick --only load
+    python perf/gobench.py --only scenarios --scenarios s1 --budget 60  # rows < 1 min
 
 Writes pyperf JSON to ``perf/results/scenarios.json`` and ``load.json`` and the
 Markdown tables (machine noted) to ``perf/results/gobench.md`` and stdout; a
@@ -33,6 +34,10 @@ def main() -> None:
     speed.add_argument("--rigorous", action="store_true", help="3 runs per figure")
     parser.add_argument("--only", choices=("scenarios", "load"))
     parser.add_argument("--no-go", action="store_true", help="do not build the Go row")
+    parser.add_argument("--scenarios", help="a subset, comma-separated: s1,s2,s3")
+    parser.add_argument(
+        "--budget", type=float, help="seconds per scenario row (10 min; quick: 1 s)"
+    )
     parser.add_argument("-o", "--output-dir", default=RESULTS)
     args = parser.parse_args()
     runs = 3 if args.rigorous else 1
@@ -42,6 +47,9 @@ def main() -> None:
     parts = []
     if args.only != "load":
         chosen, budget, cut = scenarios.plan(args.quick)
+        budget = args.budget or budget
+        if args.scenarios:
+            chosen = tuple(s for s in chosen if s.name in args.scenarios.split(","))
         suite = pyperf.BenchmarkSuite(scenarios.run_all(chosen, runs, budget, cut))
         suite.dump(scenario_json, replace=True)
         parts.append(report.scenario_tables(scenario_json))

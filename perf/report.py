@@ -79,10 +79,6 @@ def main() -> None:
         print(table(args.results, args.baseline or "dict"))
 
 
-if __name__ == "__main__":
-    main()
-
-
 # --- go-persist's tables (perf/scenarios.py and perf/load.py results) ----------
 
 
@@ -93,6 +89,11 @@ def _benchmarks(path: str) -> list[tuple[dict, list[float]]]:
 
 def _duration(seconds: float) -> str:
     return f"{seconds * 1000:,.0f}ms" if seconds < 10 else f"{seconds:,.1f}s"
+
+
+def _ratio(r: float) -> str:
+    """``2.53x``; two significant digits below 0.1 (``0.0009x``, not ``0.00x``)."""
+    return f"{r:,.2f}x" if r >= 0.1 else f"{r:.2g}x"
 
 
 def _size(meta: dict) -> str:
@@ -126,7 +127,7 @@ def scenario_tables(path: str, baseline: str = "dict") -> str:
         out.append("|---|---:|---:|---:|---:|" + ("---:|" if base else ""))
         measured = sorted((r for r in rows if not r[0]["skipped"]), key=lambda r: r[1])
         for meta, per_op in measured:
-            ratio = f" {per_op / base:,.2f}x |" if base else ""
+            ratio = f" {_ratio(per_op / base)} |" if base else ""
             label = meta["label"]
             if meta["ops"] < meta.get("planned_ops", meta["ops"]):
                 label += f" (first {meta['ops']:,} ops)"
@@ -173,10 +174,10 @@ def load_table(path: str, baseline: str = "orjson (read + decode lines)") -> str
         phases = rows[label]
         t = {p: phases[p][1] for p in LOAD_PHASES}
         rss = " / ".join(
-            f"{phases[p][0]['rss_added'] / 2**20:,.0f}MB"
+            f"{phases[p][0]['rss_added'] / 2**20:,.1f}MB"
             for p in ("one", "gets", "all")
         )
-        ratio = f"{t['one'] / base:.2f}x" if base else ""
+        ratio = _ratio(t["one"] / base) if base else ""
         out.append(
             f"| {label} | {_duration(t['write'])} | {_duration(t['one'])} "
             f"| {_duration(t['gets'])} | {_duration(t['all'])} | {rss} "
@@ -193,3 +194,7 @@ def load_table(path: str, baseline: str = "orjson (read + decode lines)") -> str
 def machine_line(path: str) -> str:
     """The machine the results in ``path`` were measured on."""
     return _benchmarks(path)[0][0].get("machine", "unknown machine")
+
+
+if __name__ == "__main__":
+    main()

@@ -24,8 +24,8 @@ different store (a grown log). Before the timed run, a pilot (the list's first
 ops, on the same store) estimates the run; a candidate estimated over the budget
 (10 minutes) is not run and its row says so, with the pilot's figure.
 ``--quick`` runs s1 with 20,000 keys and 100,000 ops and s2, at 1 and 4
-threads, no s3; its budget is 2 s per row and a slower row times the op
-list's first 2 seconds' worth (its row says how many ops).
+threads, no s3; its budget is 1 s per row and a slower row times the op
+list's first second's worth (its row says how many ops).
 
 Run as a script (not ``-m`` from the repository root) so the installed,
 compiled persist is measured, not the source folder.
@@ -49,12 +49,12 @@ from typing import TYPE_CHECKING
 import data
 import twins
 from machine import machine, summary
-
-if TYPE_CHECKING:
-    import pyperf
 from persist.schemas.bench import TestStruct
 
 import persist
+
+if TYPE_CHECKING:
+    import pyperf
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ QUICK = (
     Scenario("s2", 10_000, 10_000, 20, (1, 4), fsync=True),
 )
 FULL_BUDGET = 600.0  # seconds per row; a slower row is skipped
-QUICK_BUDGET = 2.0  # a slower row runs the op list's first 2 seconds' worth
+QUICK_BUDGET = 1.0  # a slower row runs the op list's first second's worth
 PEERS = (
     "dict_plain",
     "dict_lock",
@@ -103,7 +103,6 @@ class Candidate:
     label: str
     open_store: Callable  # (folder, records) -> (get, write, close)
     value_class: type | None  # None: the string kind
-    fsync: bool = False
     updates: bool = False  # writes are persist ``update`` calls (payload: a function)
 
 
@@ -136,7 +135,6 @@ def candidates(kind: str, with_fsync: bool) -> list[Candidate]:
                     f"persist `{method}`{suffix}",
                     _persist_opener(method, cls),
                     cls if kind == "struct" else None,
-                    fsync=method == "set_fsync",
                     updates=method == "update",
                 )
             )
@@ -145,11 +143,10 @@ def candidates(kind: str, with_fsync: bool) -> list[Candidate]:
             module = importlib.import_module(f"compare.{name}")
         except ImportError:
             continue  # not installed: the bench extra brings every peer
-        fsync = getattr(module, "fsync", False)
-        if fsync and not with_fsync:
+        if getattr(module, "fsync", False) and not with_fsync:
             continue
         cls = TestStruct if kind == "struct" else None
-        rows.append(Candidate(module.label, module.open_store, cls, fsync=fsync))
+        rows.append(Candidate(module.label, module.open_store, cls))
     return rows
 
 
