@@ -347,7 +347,7 @@ def run_all(
 def _progress(sc: Scenario, kind: str, threads: int, res: Result) -> None:
     where = f"[{sc.name} {kind} {threads}t]"
     if res.skipped:
-        est = res.pilot_per_op * res.ops
+        est = res.pilot_per_op * res.planned
         print(f"{where} {res.label}: skipped (estimated {est:,.0f} s)", file=sys.stderr)
         return
     s = statistics.median(res.seconds)

@@ -120,6 +120,7 @@ def test_a_candidate_over_the_budget_is_not_run_and_says_so(tmp_path):
     ops = data.go_ops(1_000, 1_000, 20)
     res = scenarios.measure(cand, TINY, 1, ops, 1, 1e-9, str(tmp_path))
     assert res.skipped and res.seconds == [] and res.pilot_per_op > 0
+    assert (res.ops, res.planned) == (0, 1_000)
     assert os.listdir(tmp_path) == []  # its store is removed all the same
 
 
