@@ -2,7 +2,7 @@
 PY ?= python3
 VENV ?= .venv
 
-.PHONY: venv build test demo lint bench clean
+.PHONY: venv build test demo lint bench bench-quick clean
 
 venv:
 	$(PY) -m venv $(VENV)
@@ -26,15 +26,20 @@ lint: venv             ## ruff, cython-lint, and mypy --strict on the installed 
 demo: venv
 	$(VENV)/bin/pip install -q . && $(VENV)/bin/persist demo
 
-bench: venv            ## the README's benchmark tables
+bench: venv            ## the README's benchmark tables, full sizes (hours)
 	$(VENV)/bin/pip install -q '.[bench]'
 	mkdir -p perf/results
+	$(VENV)/bin/python perf/gobench.py
 	$(VENV)/bin/python perf/bench_map.py -o perf/results/map.json
 	$(VENV)/bin/python perf/bench_codecs.py -o perf/results/codecs.json
 	$(VENV)/bin/python perf/bench_commit.py --strace -o perf/results/commit.json
 	$(VENV)/bin/python perf/bench_shrink_stall.py -o perf/results/shrink_stall.json
 	$(VENV)/bin/python perf/report.py perf/results/map.json
 	$(VENV)/bin/python perf/report.py perf/results/codecs.json --pivot
+
+bench-quick: venv      ## go-persist's scenarios and load benchmark at small sizes (< 3 min)
+	$(VENV)/bin/pip install -q '.[bench]'
+	$(VENV)/bin/python perf/gobench.py --quick
 
 clean:
 	rm -rf build dist *.egg-info persist/*.c persist/*.so perf/results

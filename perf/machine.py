@@ -31,3 +31,12 @@ def machine() -> dict:
     except OSError:
         pass
     return info
+
+
+def summary(info: dict) -> str:
+    """``machine()`` as the one line a results table is headed with."""
+    load = ", ".join(f"{x:.1f}" for x in info["loadavg_at_start"])
+    return (
+        f"{info['nproc']} CPUs, Python {info['python']}, {info['platform']}, "
+        f"load average at start {load}, git {info.get('git', '?')}"
+    )

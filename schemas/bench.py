@@ -37,3 +37,31 @@ class ComplexRecord:
     ratio: float | None = None
     parent: str | None = None
     history: list[float] = attrs.field(factory=list)
+
+
+@attrs.define
+class TestStruct:
+    """go-persist's operation benchmark value (Go's ``TestStruct``, same JSON tags)."""
+
+    field1: int = attrs.field(metadata={"json": "field1"})
+    field2: str = attrs.field(metadata={"json": "field2"})
+
+
+@attrs.define
+class LoadMeta:
+    """Go's load benchmark ``Meta``: two Unix times and three tags."""
+
+    created_at: int = attrs.field(metadata={"json": "CreatedAt"})
+    updated_at: int = attrs.field(metadata={"json": "UpdatedAt"})
+    tags: list[str] = attrs.field(metadata={"json": "Tags"})
+
+
+@attrs.define
+class LoadRecord:
+    """Go's load benchmark ``ComplexRecord`` (~1,215 bytes of JSON), field for field."""
+
+    id: str = attrs.field(metadata={"json": "ID"})
+    name: str = attrs.field(metadata={"json": "Name"})
+    description: str = attrs.field(metadata={"json": "Description"})
+    data: str = attrs.field(metadata={"json": "Data"})
+    meta: LoadMeta = attrs.field(metadata={"json": "Meta"})

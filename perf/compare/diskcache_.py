@@ -2,7 +2,7 @@
 
 import diskcache
 
-label = "diskcache"
+label = "diskcache Cache"
 
 
 def open_store(folder, records):

@@ -1,6 +1,7 @@
-"""shelve (dbm + pickle)."""
+"""shelve (dbm + pickle), behind a lock: dbm handles are not thread-safe."""
 
 import shelve
+import threading
 
 label = "shelve"
 
@@ -8,4 +9,14 @@ label = "shelve"
 def open_store(folder, records):
     db = shelve.open(f"{folder}/db")  # noqa: SIM115 - closed by the caller
     db.update(records)
-    return db.get, db.__setitem__, db.close
+    lock = threading.Lock()
+
+    def get(key):
+        with lock:
+            return db.get(key)
+
+    def set_(key, value):
+        with lock:
+            db[key] = value
+
+    return get, set_, db.close
