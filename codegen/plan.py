@@ -10,10 +10,13 @@ A field whose type is an attrs class holds a reference node
 planned on their own and bound late, by the registry, so a self-referential
 class plans (and codes) without looping.
 
-A type the generator cannot handle becomes ``Kind.OPAQUE`` -- a class that is
-not attrs, a union of several types, ``dict[int, T]``, an attrs class with a
-``Factory(takes_self=True)`` default or a generic attrs class; the registry
-serves those from a registered codec or cattrs.
+A union of several types is a ``Kind.UNION`` node when JSON tells its members
+apart (each JSON kind -- string, integer, float, bool, null, array, object --
+picks at most one member); two members of one JSON kind are a TypeError. A
+type the generator cannot handle becomes ``Kind.OPAQUE`` -- a class that is
+not attrs, a union holding one (or Any), ``dict[int, T]``, an attrs class
+with a ``Factory(takes_self=True)`` default or a generic attrs class; the
+registry serves those from a registered codec or cattrs.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from __future__ import annotations
 import enum
 import types
 import typing
+import uuid
 from collections.abc import Collection, Iterator
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -38,7 +43,13 @@ class Kind(enum.StrEnum):
     NONE = "None"
     BYTES = "bytes"
     DATETIME = "datetime"
+    UUID = "UUID"
+    DECIMAL = "Decimal"
+    DATE = "date"
+    TIME = "time"
+    TIMEDELTA = "timedelta"
     ENUM = "enum"
+    LITERAL = "Literal"
     ANY = "Any"
     LIST = "list"
     TUPLE = "tuple"
@@ -46,13 +57,15 @@ class Kind(enum.StrEnum):
     FROZENSET = "frozenset"
     DICT = "dict"
     OPTIONAL = "Optional"
+    UNION = "Union"
     CLASS = "class"
     OPAQUE = "opaque"
 
 
 _IMMUTABLE_KINDS = frozenset(
     {Kind.STR, Kind.INT, Kind.FLOAT, Kind.BOOL, Kind.NONE, Kind.BYTES}
-    | {Kind.DATETIME, Kind.ENUM}
+    | {Kind.DATETIME, Kind.ENUM, Kind.LITERAL}
+    | {Kind.UUID, Kind.DECIMAL, Kind.DATE, Kind.TIME, Kind.TIMEDELTA}
 )
 _WRAPPER_KINDS = frozenset({Kind.TUPLE, Kind.FROZENSET, Kind.OPTIONAL})
 _SHALLOW_KINDS = frozenset({Kind.LIST, Kind.SET, Kind.DICT})
@@ -63,12 +76,16 @@ class TypeNode:
     """A planned type: ``kind``, the annotation it came from, and its item.
 
     ``item`` is the element of a list, tuple, set or frozenset, the value of a
-    dict, the inner type of an Optional; None otherwise.
+    dict, the inner type of an Optional; None otherwise. ``members`` are the
+    nodes of a union, in declaration order; ``values`` the values of a
+    Literal.
     """
 
     kind: Kind
     type: Any
     item: TypeNode | None = None
+    members: tuple[TypeNode, ...] = ()
+    values: tuple[str | int | bool | None, ...] = ()
 
     @property
     def immutable(self) -> bool:
@@ -147,6 +164,11 @@ _SIMPLE = {
     bool: Kind.BOOL,
     bytes: Kind.BYTES,
     datetime: Kind.DATETIME,
+    uuid.UUID: Kind.UUID,
+    Decimal: Kind.DECIMAL,
+    date: Kind.DATE,
+    time: Kind.TIME,
+    timedelta: Kind.TIMEDELTA,
 }
 _BARE_CONTAINERS = {
     list: Kind.LIST,
@@ -175,7 +197,11 @@ def plan_for(tp: Any) -> Plan:
 
 
 def node_for(tp: Any) -> TypeNode:
-    """Plan an annotation as a TypeNode; an attrs class gives a reference node."""
+    """Plan an annotation as a TypeNode; an attrs class gives a reference node.
+
+    Raises TypeError for a union whose members JSON cannot tell apart and for
+    a Literal of other values than str, int, bool and None.
+    """
     tp = _unwrap(tp)
     if tp is None or tp is types.NoneType:
         return TypeNode(Kind.NONE, tp)
@@ -196,6 +222,9 @@ def node_for(tp: Any) -> TypeNode:
         others = [arg for arg in args if arg is not types.NoneType]
         if len(others) == 1 and len(args) == 2:
             return TypeNode(Kind.OPTIONAL, tp, node_for(others[0]))
+        return _union_node(tp, args)
+    elif origin is typing.Literal:
+        return _literal_node(tp, args)
     elif origin in (list, set, frozenset) and len(args) == 1:
         return TypeNode(_BARE_CONTAINERS[origin], tp, node_for(args[0]))
     elif origin is tuple and len(args) == 2 and args[1] is Ellipsis:
@@ -203,6 +232,124 @@ def node_for(tp: Any) -> TypeNode:
     elif origin is dict and len(args) == 2 and args[0] is str:
         return TypeNode(Kind.DICT, tp, node_for(args[1]))
     return TypeNode(Kind.OPAQUE, tp)
+
+
+_LITERAL_TYPES = frozenset({str, int, bool, types.NoneType})
+
+
+def _literal_node(tp: Any, args: tuple[Any, ...]) -> TypeNode:
+    for value in args:
+        if type(value) not in _LITERAL_TYPES:
+            raise TypeError(
+                f"{type_label(tp)}: a Literal value must be a str, int, bool or "
+                f"None, not {value!r}"
+            )
+    return TypeNode(Kind.LITERAL, tp, values=args)
+
+
+def _union_node(tp: Any, args: tuple[Any, ...]) -> TypeNode:
+    members = tuple(node_for(arg) for arg in args)
+    if any(member.kind in (Kind.OPAQUE, Kind.ANY) for member in members):
+        return TypeNode(Kind.OPAQUE, tp)  # no telling its JSON kinds: cattrs
+    node = TypeNode(Kind.UNION, tp, members=members)
+    union_choices(node)  # raises TypeError if two members share a JSON kind
+    return node
+
+
+class JSONKind(enum.StrEnum):
+    """What a parsed JSON value is; a union picks its member by this."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOL = "bool"
+    NULL = "null"
+    ARRAY = "array"
+    OBJECT = "object"
+
+
+_STRING_KINDS = {Kind.STR, Kind.BYTES, Kind.DATETIME, Kind.UUID, Kind.DATE, Kind.TIME}
+_ARRAY_KINDS = {Kind.LIST, Kind.TUPLE, Kind.SET, Kind.FROZENSET}
+_VALUE_KINDS = {
+    str: JSONKind.STRING,
+    int: JSONKind.INTEGER,
+    float: JSONKind.FLOAT,
+    bool: JSONKind.BOOL,
+    types.NoneType: JSONKind.NULL,
+}
+
+
+def json_kinds(node: TypeNode) -> tuple[set[JSONKind], set[JSONKind]]:
+    """Return the JSON kinds a node reads: its own, and those it also accepts.
+
+    The second set is what it takes when no other union member claims it: a
+    float field reads an integer, a Decimal reads numbers.
+    """
+    kind = node.kind
+    if kind in _STRING_KINDS:
+        return {JSONKind.STRING}, set()
+    if kind is Kind.DECIMAL:
+        return {JSONKind.STRING}, {JSONKind.INTEGER, JSONKind.FLOAT}
+    if kind in (Kind.INT, Kind.TIMEDELTA):
+        return {JSONKind.INTEGER}, set()
+    if kind is Kind.FLOAT:
+        return {JSONKind.FLOAT}, {JSONKind.INTEGER}
+    if kind is Kind.BOOL:
+        return {JSONKind.BOOL}, set()
+    if kind is Kind.NONE:
+        return {JSONKind.NULL}, set()
+    if kind in _ARRAY_KINDS:
+        return {JSONKind.ARRAY}, set()
+    if kind in (Kind.DICT, Kind.CLASS):
+        return {JSONKind.OBJECT}, set()
+    if kind is Kind.OPTIONAL:
+        assert node.item is not None
+        own, also = json_kinds(node.item)
+        return own | {JSONKind.NULL}, also
+    if kind is Kind.ENUM:
+        values = tuple(member.value for member in node.type)
+        return _value_kinds(node, values), set()
+    if kind is Kind.LITERAL:
+        return _value_kinds(node, node.values), set()
+    if kind is Kind.UNION:
+        return set(union_choices(node)), set()
+    raise TypeError(f"{type_label(node.type)} cannot be told apart in a union")
+
+
+def _value_kinds(node: TypeNode, values: tuple[Any, ...]) -> set[JSONKind]:
+    kinds = {_VALUE_KINDS.get(type(value)) for value in values}
+    if None in kinds:
+        raise TypeError(f"{type_label(node.type)} cannot be told apart in a union")
+    return typing.cast(set[JSONKind], kinds)
+
+
+def union_choices(node: TypeNode) -> dict[JSONKind, TypeNode]:
+    """Map each JSON kind a union reads to the one member that reads it.
+
+    A member's own kinds come first; a kind no member owns goes to the member
+    that also accepts it (an integer to the float of ``float | str``). Two
+    members for one kind: TypeError naming the union.
+    """
+    owners: dict[JSONKind, list[TypeNode]] = {}
+    takers: dict[JSONKind, list[TypeNode]] = {}
+    for member in node.members:
+        own, also = json_kinds(member)
+        for json_kind in own:
+            owners.setdefault(json_kind, []).append(member)
+        for json_kind in also:
+            takers.setdefault(json_kind, []).append(member)
+    choices = {}
+    for json_kind in JSONKind:
+        candidates = owners.get(json_kind) or takers.get(json_kind) or []
+        if len(candidates) > 1:
+            names = " and ".join(type_label(member.type) for member in candidates)
+            raise TypeError(
+                f"{type_label(node.type)}: JSON cannot tell {names} apart (both "
+                f"are a JSON {json_kind}); use one of them, or register a codec"
+            )
+        if candidates:
+            choices[json_kind] = candidates[0]
+    return choices
 
 
 def _unwrap(tp: Any) -> Any:
@@ -273,10 +420,19 @@ def _field_plan(cls: type, attribute: attrs.Attribute) -> FieldPlan:  # type: ig
         json_key=key,
         init_name=attribute.alias if attribute.init else None,
         kw_only=attribute.kw_only,
-        node=_ANY if attribute.type is None else node_for(attribute.type),
+        node=_field_node(cls, attribute),
         default=default,
         default_value=value,
     )
+
+
+def _field_node(cls: type, attribute: attrs.Attribute) -> TypeNode:  # type: ignore[type-arg]
+    if attribute.type is None:
+        return _ANY
+    try:
+        return node_for(attribute.type)
+    except TypeError as error:
+        raise TypeError(f"{type_label(cls)}.{attribute.name}: {error}") from None
 
 
 def walk(plan: ClassPlan) -> Iterator[TypeNode]:
@@ -286,20 +442,27 @@ def walk(plan: ClassPlan) -> Iterator[TypeNode]:
 
 
 def chain(node: TypeNode) -> Iterator[TypeNode]:
-    """Yield ``node``, its item, the item's item, ... (a type tree is a chain)."""
-    item: TypeNode | None = node
-    while item is not None:
+    """Yield ``node``, its item, the item's item, ... and every union member's."""
+    pending = [node]
+    while pending:
+        item = pending.pop()
         yield item
-        item = item.item
+        pending.extend(reversed(item.members))
+        if item.item is not None:
+            pending.append(item.item)
+
+
+_REGISTRY_KINDS = frozenset({Kind.OPAQUE, Kind.UNION, Kind.LITERAL, Kind.DECIMAL})
 
 
 def left_to_registry(node: TypeNode, classes: Collection[type]) -> bool:
     """Tell whether compiled code for ``classes`` takes ``node`` from the registry.
 
-    Compiled modules handle every kind themselves except opaque types and
-    attrs classes they do not define; those go through the registry's parts.
+    Compiled modules handle every kind themselves except opaque types, unions,
+    Literals, Decimal and attrs classes they do not define; those go through
+    the registry's parts.
     """
-    return node.kind is Kind.OPAQUE or (
+    return node.kind in _REGISTRY_KINDS or (
         node.kind is Kind.CLASS and node.type not in classes
     )
 
@@ -316,6 +479,8 @@ def may_hold_any(plan: Plan, _seen: frozenset[Any] = frozenset()) -> bool:
     if plan.kind is Kind.CLASS:
         return plan.type not in _seen and may_hold_any(plan_for(plan.type), _seen)
     if plan.kind in (Kind.ANY, Kind.OPAQUE):
+        return True
+    if any(may_hold_any(member, _seen) for member in plan.members):
         return True
     return plan.item is not None and may_hold_any(plan.item, _seen)
 

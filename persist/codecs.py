@@ -44,10 +44,12 @@ import os
 import sys
 import threading
 import typing
+import uuid
 import warnings
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from math import isfinite
 from typing import Any
 
@@ -57,10 +59,11 @@ import ujson
 from cattrs.errors import StructureHandlerNotFoundError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from persist import _json, codegen
+from persist import _json, _json_types, codegen
 from persist._json import PathError, quote, same, type_name
 from persist.codegen.plan import (
     ClassPlan,
+    JSONKind,
     Kind,
     TypeNode,
     chain,
@@ -69,6 +72,7 @@ from persist.codegen.plan import (
     plan_for,
     recursive,
     type_label,
+    union_choices,
     walk,
 )
 from persist.errors import DecodeError, EncodeError
@@ -496,6 +500,11 @@ _SCALARS = {
     Kind.NONE: Part(_json.write_none, _json.read_none, same),
     Kind.BYTES: Part(_json.write_bytes, _json.read_bytes, same),
     Kind.DATETIME: Part(_json.write_datetime, _json.read_datetime, same),
+    Kind.UUID: Part(_json_types.write_uuid, _json_types.read_uuid, same),
+    Kind.DECIMAL: Part(_json_types.write_decimal, _json_types.read_decimal, same),
+    Kind.DATE: Part(_json_types.write_date, _json_types.read_date, same),
+    Kind.TIME: Part(_json_types.write_time, _json_types.read_time, same),
+    Kind.TIMEDELTA: Part(_json_types.write_timedelta, _json_types.read_timedelta, same),
     # Any values are read as ujson parsed them; the decoder's entry point checks
     # the whole document for NaN and infinities (see plan.may_hold_any).
     Kind.ANY: Part(_json.write_any, same, _json.copy_any),
@@ -516,6 +525,10 @@ def part_for(node: TypeNode) -> Part | Codec | _Late:
         return _SCALARS[kind]
     if kind is Kind.ENUM:
         return _enum_part(node.type)
+    if kind is Kind.LITERAL:
+        return _literal_part(node)
+    if kind is Kind.UNION:
+        return _union_part(node)
     assert node.item is not None  # every other kind has an item
     item = part_for(node.item)
     if kind is Kind.OPTIONAL:
@@ -540,6 +553,117 @@ def _enum_part(enum_cls: type[enum.Enum]) -> Part:
             raise PathError(f"{value!r} is not a valid {label}") from None
 
     return Part(write, read, same)
+
+
+def _literal_part(node: TypeNode) -> Part:
+    """Check a value against the Literal's values, its type included (1 is not True)."""
+    allowed = frozenset((type(value), value) for value in node.values)
+    types = frozenset(type(value) for value in node.values)
+    label = type_label(node.type)
+
+    def write(value: Any) -> str:
+        if (type(value), value) in allowed:
+            return _json.write_any(value)
+        if type(value) in types:
+            raise PathError(f"{value!r} is not one of {label}")
+        raise PathError.expected(label, value)
+
+    def read(value: Any) -> Any:
+        if (type(value), value) in allowed:
+            return value
+        raise PathError(f"{value!r} is not one of {label}")
+
+    return Part(write, read, same)
+
+
+# The Python types a union member's writer is chosen for; a value of none of them
+# goes to the first member that writes it (an int for the float of float | str).
+_CLAIMS: dict[Kind, type | tuple[type, ...]] = {
+    Kind.STR: str,
+    Kind.INT: int,
+    Kind.FLOAT: float,
+    Kind.NONE: type(None),
+    Kind.BYTES: (bytes, bytearray),
+    Kind.DATETIME: datetime,
+    Kind.UUID: uuid.UUID,
+    Kind.DECIMAL: Decimal,
+    Kind.DATE: date,
+    Kind.TIME: time,
+    Kind.TIMEDELTA: timedelta,
+    Kind.LIST: list,
+    Kind.TUPLE: tuple,
+    Kind.SET: set,
+    Kind.FROZENSET: frozenset,
+    Kind.DICT: dict,
+}
+# The JSON kind of a value ujson parsed, by its exact type.
+_PARSED_KINDS = {
+    str: JSONKind.STRING,
+    int: JSONKind.INTEGER,
+    float: JSONKind.FLOAT,
+    bool: JSONKind.BOOL,
+    type(None): JSONKind.NULL,
+    list: JSONKind.ARRAY,
+    dict: JSONKind.OBJECT,
+}
+
+
+def _claims(member: TypeNode, value: Any) -> bool:
+    """Tell whether ``value`` is of the Python type a union member stands for."""
+    kind = member.kind
+    if kind is Kind.BOOL:
+        return value is True or value is False
+    if kind is Kind.INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is Kind.DATE:
+        return isinstance(value, date) and not isinstance(value, datetime)
+    if kind in _CLAIMS:
+        return isinstance(value, _CLAIMS[kind])
+    if kind is Kind.ENUM or kind is Kind.CLASS:
+        return isinstance(value, member.type)
+    if kind is Kind.LITERAL:
+        return any(type(value) is type(v) and value == v for v in member.values)
+    return kind is Kind.UNION and any(_claims(inner, value) for inner in member.members)
+
+
+def _union_part(node: TypeNode) -> Part:
+    """Write with the member the value's type names; read by the JSON kind."""
+    members = [(member, part_for(member)) for member in node.members]
+    readers = {
+        json_kind: part_for(member).read
+        for json_kind, member in union_choices(node).items()
+    }
+    label = type_label(node.type)
+
+    def chosen(value: Any) -> Part | Codec | _Late | None:
+        for member, part in members:
+            if _claims(member, value):
+                return part
+        return None
+
+    def write(value: Any) -> str:
+        part = chosen(value)
+        if part is not None:
+            return part.write(value)
+        for _, part in members:  # e.g. an int for float | str
+            try:
+                return part.write(value)
+            except PathError as error:
+                if not error.wrong_type or error.segments:
+                    raise
+        raise PathError.expected(label, value)
+
+    def read(value: Any) -> Any:
+        reader = readers.get(_PARSED_KINDS.get(type(value)))  # type: ignore[arg-type]
+        if reader is None:
+            raise PathError.expected(label, value)
+        return reader(value)
+
+    def copy(value: Any) -> Any:
+        part = chosen(value)
+        return value if part is None else part.copy(value)
+
+    return Part(write, read, copy)
 
 
 def _optional_part(item: Part | Codec | _Late) -> Part:

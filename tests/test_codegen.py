@@ -102,11 +102,13 @@ INT, STR, ANY = (
         (bytes, TypeNode(Kind.BYTES, bytes)),
         (Color, TypeNode(Kind.ENUM, Color)),
         (list[User], TypeNode(Kind.LIST, list[User], TypeNode(Kind.CLASS, User))),
-        (int | str, TypeNode(Kind.OPAQUE, int | str)),
+        (int | str, TypeNode(Kind.UNION, int | str, members=(INT, STR))),
+        (int | Plain, TypeNode(Kind.OPAQUE, int | Plain)),
         (dict[int, str], TypeNode(Kind.OPAQUE, dict[int, str])),
         (tuple[int, str], TypeNode(Kind.OPAQUE, tuple[int, str])),
         (Plain, TypeNode(Kind.OPAQUE, Plain)),
-        (date, TypeNode(Kind.OPAQUE, date)),
+        (date, TypeNode(Kind.DATE, date)),
+        (complex, TypeNode(Kind.OPAQUE, complex)),
     ],
 )
 def test_plan_nodes(tp: Any, node: TypeNode) -> None:
