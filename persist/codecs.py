@@ -69,6 +69,7 @@ from persist.codegen.plan import (
     chain,
     left_to_registry,
     may_hold_any,
+    node_for,
     plan_for,
     recursive,
     type_label,
@@ -981,6 +982,19 @@ def _cattrs_hook(read: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
     return structure
 
 
+def _cattrs_unstructure(write: Callable[[Any], str]) -> Callable[[Any], Any]:
+    """Wrap a persist writer as a cattrs unstructure hook: the JSON value it writes."""
+    return lambda value: ujson.loads(write(value))
+
+
+def _planned_choice(tp: Any) -> bool:
+    """Tell whether ``tp`` is a Literal or a union persist tells apart itself."""
+    try:
+        return node_for(tp).kind in (Kind.LITERAL, Kind.UNION)
+    except TypeError:  # a union JSON cannot tell apart: cattrs' own rules
+        return False
+
+
 def _no_hook(tp: Any) -> Any:
     raise StructureHandlerNotFoundError(f"cattrs cannot structure {type_label(tp)}", tp)
 
@@ -1008,6 +1022,17 @@ def _make_default_converter() -> cattrs.Converter:
     converter.register_structure_hook(bytes, _cattrs_hook(_json.read_bytes))
     converter.register_unstructure_hook(datetime, _json.rfc3339)
     converter.register_structure_hook(datetime, _cattrs_hook(_json.read_datetime))
+    for tp in (uuid.UUID, Decimal, date, time, timedelta):
+        part = part_for(node_for(tp))
+        converter.register_unstructure_hook(tp, _cattrs_unstructure(part.write))
+        converter.register_structure_hook(tp, _cattrs_hook(part.read))
+    # Literals and unions: checked and chosen as on the other levels
+    converter.register_unstructure_hook_factory(
+        _planned_choice, lambda tp: _cattrs_unstructure(part_for(node_for(tp)).write)
+    )
+    converter.register_structure_hook_factory(
+        _planned_choice, lambda tp: _cattrs_hook(part_for(node_for(tp)).read)
+    )
 
     def renames(cls: type) -> dict[str, Any]:
         return {
