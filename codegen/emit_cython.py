@@ -53,6 +53,11 @@ _SCALARS = {
     Kind.NONE: "none",
     Kind.BYTES: "bytes",
     Kind.DATETIME: "datetime",
+    Kind.UUID: "uuid",
+    Kind.DECIMAL: "decimal",
+    Kind.DATE: "date",
+    Kind.TIME: "time",
+    Kind.TIMEDELTA: "timedelta",
     Kind.ANY: "any",
 }
 Where = tuple[ClassPlan, FieldPlan, int]
@@ -151,7 +156,7 @@ class _Module:
 
     def _name(self, role: str, node: TypeNode) -> tuple[str, bool]:
         """Name the ``role`` helper of ``node``'s type; True if it is to be made."""
-        key = (role, type_key(node))
+        key = (role, _helper_key(node))
         if key in self._made:
             return self._made[key], False
         base = name = f"{role}_{self.type_name(node)}"
@@ -183,7 +188,9 @@ class _Module:
         """Name the ``role`` helper of ``node``'s type; ``make`` makes it once."""
         name, new = self._name(role, node)
         if new:
-            self.helpers.setdefault(type_key(node), []).append(make(name, node, where))
+            self.helpers.setdefault(_helper_key(node), []).append(
+                make(name, node, where)
+            )
         return name
 
     # --- calls ---------------------------------------------------------------------
@@ -351,6 +358,15 @@ class _Module:
                 f"    return {copied if array == 'list' else f'{array}({copied})'}"
             )
         return "\n".join(lines)
+
+
+def _helper_key(node: TypeNode) -> str:
+    """Tell types apart for helper names: type_key, a union or Literal by its own."""
+    if node.kind in (Kind.UNION, Kind.LITERAL):
+        return f"{node.kind.value}[{node.type!r}]"
+    if node.item is not None:
+        return f"{node.kind.value}[{_helper_key(node.item)}]"
+    return type_key(node)
 
 
 def _a(label: str) -> str:

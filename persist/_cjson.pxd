@@ -247,6 +247,20 @@ cdef object read_any(Parser* p)
 cdef object read_part(Parser* p, Part part)
 
 
+# --- UUID, Decimal, date, time, timedelta (_cjson_types.pxi) ------------------------
+
+cdef int write_uuid(Buffer* buf, object value) except -1
+cdef int write_decimal(Buffer* buf, object value) except -1
+cdef int write_date(Buffer* buf, object value) except -1
+cdef int write_time(Buffer* buf, object value) except -1
+cdef int write_timedelta(Buffer* buf, object value) except -1
+cdef object read_uuid(Parser* p)
+cdef object read_decimal(Parser* p)
+cdef object read_date(Parser* p)
+cdef object read_time(Parser* p)
+cdef object read_timedelta(Parser* p)
+
+
 # --- copying, and what generated modules look up at import ------------------------
 
 cdef object copy_any(object value)

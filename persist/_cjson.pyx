@@ -1241,6 +1241,9 @@ cdef int skip_value(Parser* p) except -1:
     return 0
 
 
+include "_cjson_types.pxi"  # UUID, Decimal, date, time, timedelta
+
+
 # --- copying, field lookups -------------------------------------------------------------
 
 

@@ -7,8 +7,10 @@ it with ``persist.codegen.generate_module(..., build=True)``, as a user would.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import Any
+import uuid
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Literal, NewType
 
 import attr
 import attrs
@@ -148,3 +150,37 @@ class Keys:
     quoted: int = attrs.field(metadata={"json": 'q"\\\n'})
     unicode: int = attrs.field(metadata={"json": "é\u2028😀"})
     empty: int = attrs.field(metadata={"json": ""})
+
+
+UserId = NewType("UserId", int)
+
+
+@attrs.define
+class Typed:
+    """UUID, Decimal, date, time, timedelta, Literals, unions and a NewType."""
+
+    id: uuid.UUID
+    price: Decimal
+    day: date
+    at: time
+    took: timedelta
+    mode: Literal["a", "b", 1, True, None]
+    either: int | str
+    number: int | float
+    mixed: str | None | int  # noqa: RUF036 -- None mid-union on purpose
+    listed: list[int] | str
+    user: UserId
+    days: list[date]
+    maybe_id: uuid.UUID | None
+    durations: dict[str, timedelta]
+    stamps: list[datetime | int | list[Literal["x", "y"]]]
+
+
+@attrs.frozen
+class TypedOptions:
+    """New types in kw_only and init=False fields, with defaults."""
+
+    name: str
+    level: Literal["low", "high"] = attrs.field(default="low", kw_only=True)
+    since: date = attrs.field(init=False, factory=lambda: date(2000, 1, 1))
+    ticket: uuid.UUID | int = attrs.field(default=0, kw_only=True)

@@ -16,8 +16,10 @@ import os
 import shutil
 import struct
 import sys
+import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -193,6 +195,8 @@ _text = st.text(
 )
 _ints = st.integers() | st.sampled_from([0, -1, 2**53 + 1, 2**63, -(2**63) - 1, 10**30])
 _floats = st.floats() | st.sampled_from([-0.0, 1e21, 1e16, 5e-324, 1.5e-07, 0.1, 1e-05])
+_DECIMALS = [Decimal("1.10"), Decimal("-0"), Decimal("1E+3"), Decimal("sNaN")]
+_DURATIONS = [timedelta(microseconds=-1), timedelta(days=106751, seconds=86399)]
 _zones = st.sampled_from([UTC, timezone(timedelta(hours=3, minutes=30))])
 _json = st.recursive(
     st.none() | st.booleans() | _ints | _floats | _text,
@@ -224,10 +228,19 @@ def values(
         Kind.NONE: st.none(),
         Kind.BYTES: st.binary(max_size=8),
         Kind.DATETIME: st.datetimes(timezones=_zones),
+        Kind.UUID: st.uuids(),
+        Kind.DECIMAL: st.decimals() | st.sampled_from(_DECIMALS),
+        Kind.DATE: st.dates(),
+        Kind.TIME: st.times(timezones=st.none() | _zones),
+        Kind.TIMEDELTA: st.timedeltas() | st.sampled_from(_DURATIONS),
         Kind.ANY: _json,
     }
     if kind in simple:
         return simple[kind]
+    if kind is Kind.LITERAL:
+        return st.sampled_from(node.values)
+    if kind is Kind.UNION:
+        return st.one_of([values(member, models, kin=kin) for member in node.members])
     if kind is Kind.ENUM:
         return st.sampled_from(list(node.type))
     if kind is Kind.CLASS:
@@ -674,3 +687,42 @@ def test_no_compiled_module_means_runtime() -> None:
         n: int
 
     assert persist.codec_for(Local).source == "runtime"
+
+
+def test_value_types_take_the_fast_path(models: ModuleType) -> None:
+    """UUID, Decimal, date, time and timedelta are written and read in C; unions and
+    Literals through the registry's parts, with no hand-over to the run-time codec."""
+    value = models.Typed(
+        id=uuid.UUID("0123ABCD-4567-89ab-cdef-0123456789AB"),
+        price=Decimal("-1.10"),
+        day=date(2024, 2, 29),
+        at=time(23, 59, 59, 5),
+        took=timedelta(days=-1, microseconds=3),
+        mode=True,
+        either="1",
+        number=2.5,
+        mixed=None,
+        listed=[1],
+        user=models.UserId(7),
+        days=[date(1, 1, 1)],
+        maybe_id=None,
+        durations={"k": timedelta(0)},
+        stamps=[datetime(2020, 1, 2, tzinfo=UTC), 5, ["y"]],
+    )
+    codec = persist.codec_for(models.Typed)
+    before = fallbacks(models.Typed)
+    data = codec.encode(value)
+    assert data == (
+        b'{"id":"0123abcd-4567-89ab-cdef-0123456789ab","price":"-1.10",'
+        b'"day":"2024-02-29","at":"23:59:59.000005","took":-86399999997000,'
+        b'"mode":true,"either":"1","number":2.5,"mixed":null,"listed":[1],"user":7,'
+        b'"days":["0001-01-01"],"maybe_id":null,"durations":{"k":0},'
+        b'"stamps":["2020-01-02T00:00:00Z",5,["y"]]}'
+    )
+    upper = data.replace(b"0123abcd", b"0123ABCD")
+    assert codec.decode(upper) == value
+    assert codec.decode(data.replace(b"-86399999997000", b"-86399999996501")) == value
+    assert fallbacks(models.Typed) == before
+    braced = data.replace(b'"0123abcd', b'"{0123abcd').replace(b'9ab"', b'9ab}"', 1)
+    assert_same_decoding(models.Typed, braced)
+    assert codec.decode(braced) == value
