@@ -344,7 +344,7 @@ def union_choices(node: TypeNode) -> dict[JSONKind, TypeNode]:
         if len(candidates) > 1:
             names = " and ".join(type_label(member.type) for member in candidates)
             raise TypeError(
-                f"{type_label(node.type)}: JSON cannot tell {names} apart (both "
+                f"{node_label(node)}: JSON cannot tell {names} apart (both "
                 f"are a JSON {json_kind}); use one of them, or register a codec"
             )
         if candidates:
@@ -511,3 +511,10 @@ def type_label(tp: Any) -> str:
     if isinstance(tp, type):
         return tp.__qualname__.rpartition("<locals>.")[2]
     return repr(tp).replace("typing.", "")
+
+
+def node_label(node: TypeNode) -> str:
+    """Name a node's type for messages; a union by its members: ``Cat | Dog``."""
+    if node.kind is Kind.UNION:
+        return " | ".join(node_label(member) for member in node.members)
+    return type_label(node.type)

@@ -70,6 +70,7 @@ from persist.codegen.plan import (
     left_to_registry,
     may_hold_any,
     node_for,
+    node_label,
     plan_for,
     recursive,
     type_label,
@@ -634,7 +635,7 @@ def _union_part(node: TypeNode) -> Part:
         json_kind: part_for(member).read
         for json_kind, member in union_choices(node).items()
     }
-    label = type_label(node.type)
+    label = node_label(node)
 
     def chosen(value: Any) -> Part | Codec | _Late | None:
         for member, part in members:
