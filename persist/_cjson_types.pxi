@@ -35,6 +35,7 @@ from persist import _json_types
 import_datetime()
 
 cdef object _UUID = _uuid.UUID
+cdef object _uuid_from_int = _json_types.uuid_from_int
 cdef object _Decimal_str = _Decimal.__str__
 cdef object _Decimal_is_finite = _Decimal.is_finite
 cdef object _read_uuid = _json_types.read_uuid
@@ -206,7 +207,7 @@ cdef object read_uuid(Parser* p):
         half = 0 if i < 19 else 1
         halves[half] = (halves[half] << 4) | <unsigned long long>digit
     p.pos += 38
-    return _UUID(int=(<object>halves[0] << _SHIFT_64) | <object>halves[1])
+    return _uuid_from_int((<object>halves[0] << _SHIFT_64) | <object>halves[1])
 
 
 cdef object read_decimal(Parser* p):

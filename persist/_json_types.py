@@ -46,6 +46,23 @@ _CANONICAL = re.compile(
 )
 
 
+_new = object.__new__
+_set = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def uuid_from_int(number: int) -> uuid.UUID:
+    """Build a UUID as ``UUID(int=number)`` does, without its argument checks.
+
+    ``number`` is known to fit 128 bits; the constructor's checks cost more
+    than the rest of reading the value.
+    """
+    value = _new(uuid.UUID)
+    _set(value, "int", number)
+    _set(value, "is_safe", _UNKNOWN)
+    return value
+
+
 def write_uuid(value: Any) -> str:
     """Write a UUID as its canonical lowercase string."""
     if isinstance(value, uuid.UUID):
@@ -64,7 +81,7 @@ def read_uuid(value: Any) -> uuid.UUID:
         text = text[1:-1]
     if _CANONICAL.fullmatch(text) is None:
         raise PathError(f"invalid UUID {value!r}")
-    return uuid.UUID(hex=text)
+    return uuid_from_int(int(text.replace("-", ""), 16))
 
 
 # --- Decimal --------------------------------------------------------------------

@@ -564,14 +564,14 @@ def _literal_part(node: TypeNode) -> Part:
     label = type_label(node.type)
 
     def write(value: Any) -> str:
+        if type(value) not in types:  # also keeps unhashable values out of the set
+            raise PathError.expected(label, value)
         if (type(value), value) in allowed:
             return _json.write_any(value)
-        if type(value) in types:
-            raise PathError(f"{value!r} is not one of {label}")
-        raise PathError.expected(label, value)
+        raise PathError(f"{value!r} is not one of {label}")
 
     def read(value: Any) -> Any:
-        if (type(value), value) in allowed:
+        if type(value) in types and (type(value), value) in allowed:
             return value
         raise PathError(f"{value!r} is not one of {label}")
 
@@ -631,15 +631,25 @@ def _claims(member: TypeNode, value: Any) -> bool:
 def _union_part(node: TypeNode) -> Part:
     """Write with the member the value's type names; read by the JSON kind."""
     members = [(member, part_for(member)) for member in node.members]
-    readers = {
-        json_kind: part_for(member).read
+    readers = {  # by the exact type of what ujson parsed
+        parsed: part_for(member).read
         for json_kind, member in union_choices(node).items()
+        for parsed, kind in _PARSED_KINDS.items()
+        if kind is json_kind
     }
     label = node_label(node)
+    # Without a Literal member the writer depends on the value's type only.
+    writers: dict[type, Part | Codec | _Late] = {}
+    by_type = all(member.kind is not Kind.LITERAL for member in node.members)
 
     def chosen(value: Any) -> Part | Codec | _Late | None:
+        part = writers.get(type(value))
+        if part is not None:
+            return part
         for member, part in members:
             if _claims(member, value):
+                if by_type:
+                    writers[type(value)] = part
                 return part
         return None
 
@@ -656,7 +666,7 @@ def _union_part(node: TypeNode) -> Part:
         raise PathError.expected(label, value)
 
     def read(value: Any) -> Any:
-        reader = readers.get(_PARSED_KINDS.get(type(value)))  # type: ignore[arg-type]
+        reader = readers.get(type(value))
         if reader is None:
             raise PathError.expected(label, value)
         return reader(value)
