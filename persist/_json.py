@@ -21,7 +21,8 @@ Writing (one line, UTF-8):
   an EncodeError;
 - ``Enum`` as its ``.value``; lists, tuples, sets, frozensets as arrays in
   iteration order; ``dict[str, T]`` as an object, a non-str key an EncodeError;
-- ``Any``: dicts with str keys, lists, tuples, str, int, float, bool, None.
+- ``Any``: dicts with str keys, lists, tuples, str, int, float, bool, None;
+- UUID, Decimal, date, time and timedelta: see :mod:`persist._json_types`.
 
 Reading: ``ujson.loads``, then what ujson lets through is refused -- NaN,
 Infinity and numbers that overflow to infinity, and lone surrogates (escaped
