@@ -60,6 +60,11 @@ _SCALARS = {
     Kind.TIMEDELTA: "timedelta",
     Kind.ANY: "any",
 }
+_BINDINGS = {  # bind() prefix -> (the binding's C type, what makes it)
+    "enum": ("object", "_cj.field_type"),
+    "literal": ("frozenset", "_cj.literal_values"),
+    "part": ("_cj.Part", "_cj.Part"),
+}
 Where = tuple[ClassPlan, FieldPlan, int]
 """A node's place: class, field, and how many container levels inside the field."""
 _ARRAYS = {
@@ -169,13 +174,13 @@ class _Module:
         return name, True
 
     def bind(self, prefix: str, node: TypeNode, where: Where) -> str:
-        """Name a module-level object for an Enum class or registry part, made once."""
+        """Name a module-level object for an Enum class, a Literal's values or a
+        registry part, made once; each is looked up from the live class at import."""
         name, new = self._name(f"_{prefix}", node)
         if new:
             plan, field, depth = where
             cls = f"_cls_{self.names[plan.cls]}"
-            call = "_cj.field_type" if prefix == "enum" else "_cj.Part"
-            kind = "object" if prefix == "enum" else "_cj.Part"
+            kind, call = _BINDINGS[prefix]
             self.bindings.append(
                 f"cdef {kind} {name} = {call}({cls}, {field.name!r}, {depth})"
                 f"  # {type_label(node.type)}"
@@ -203,6 +208,8 @@ class _Module:
             return f"_cj.write_{_SCALARS[node.kind]}(buf, {x})"
         if node.kind is Kind.ENUM:
             return f"_cj.write_enum(buf, {self.bind('enum', node, where)}, {x})"
+        if node.kind is Kind.LITERAL:
+            return f"_cj.write_literal(buf, {self.bind('literal', node, where)}, {x})"
         if node.kind is Kind.CLASS:
             return f"write_{self.names[node.type]}(buf, {x})"
         name = self._helper("write", node, where, self._write_helper)
@@ -216,6 +223,8 @@ class _Module:
             return f"_cj.read_{_SCALARS[node.kind]}(p)"
         if node.kind is Kind.ENUM:
             return f"_cj.read_enum(p, {self.bind('enum', node, where)})"
+        if node.kind is Kind.LITERAL:
+            return f"_cj.read_literal(p, {self.bind('literal', node, where)})"
         if node.kind is Kind.CLASS:
             return f"read_{self.names[node.type]}(p)"
         name = self._helper("read", node, where, self._read_helper)

@@ -452,15 +452,15 @@ def chain(node: TypeNode) -> Iterator[TypeNode]:
             pending.append(item.item)
 
 
-_REGISTRY_KINDS = frozenset({Kind.OPAQUE, Kind.UNION, Kind.LITERAL})
+_REGISTRY_KINDS = frozenset({Kind.OPAQUE, Kind.UNION})
 
 
 def left_to_registry(node: TypeNode, classes: Collection[type]) -> bool:
     """Tell whether compiled code for ``classes`` takes ``node`` from the registry.
 
-    Compiled modules handle every kind themselves except opaque types, unions,
-    Literals and attrs classes they do not define; those go through the
-    registry's parts.
+    Compiled modules handle every kind themselves except opaque types, unions
+    and attrs classes they do not define; those go through the registry's
+    parts.
     """
     return node.kind in _REGISTRY_KINDS or (
         node.kind is Kind.CLASS and node.type not in classes

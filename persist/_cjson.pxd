@@ -247,7 +247,7 @@ cdef object read_any(Parser* p)
 cdef object read_part(Parser* p, Part part)
 
 
-# --- UUID, Decimal, date, time, timedelta (_cjson_types.pxi) ------------------------
+# --- UUID, Decimal, date, time, timedelta, Literal (_cjson_types.pxi) ---------------
 
 cdef int write_uuid(Buffer* buf, object value) except -1
 cdef int write_decimal(Buffer* buf, object value) except -1
@@ -259,6 +259,9 @@ cdef object read_decimal(Parser* p)
 cdef object read_date(Parser* p)
 cdef object read_time(Parser* p)
 cdef object read_timedelta(Parser* p)
+cdef int write_literal(Buffer* buf, frozenset allowed, object value) except -1
+cdef object read_literal(Parser* p, frozenset allowed)
+cpdef frozenset literal_values(object cls, str name, int depth)
 
 
 # --- copying, and what generated modules look up at import ------------------------

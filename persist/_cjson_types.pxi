@@ -1,5 +1,6 @@
-# Included by _cjson.pyx: writers and readers of UUID, Decimal, date, time and
-# timedelta, following persist._json_types byte for byte. The plain forms are
+# Included by _cjson.pyx: writers and readers of UUID, Decimal, date, time,
+# timedelta and Literal, following persist._json_types (and the Literal part of
+# persist.codecs) byte for byte. The plain forms are
 # handled here in C -- an exact UUID, date, naive time, timedelta -- and the
 # rest goes through the Python rule (an aware time, a Decimal's text) or is
 # Unsupported, so the run-time codec decides (a UUID in braces, a time with
@@ -299,3 +300,38 @@ cdef object read_timedelta(Parser* p):
     days = _floor_div(micros, _MICROS_PER_DAY)
     micros -= days * _MICROS_PER_DAY
     return timedelta_new(days, micros / 1000000, micros % 1000000)
+
+
+# --- Literal ----------------------------------------------------------------------
+
+
+cpdef frozenset literal_values(object cls, str name, int depth):
+    """The ``(type, value)`` pairs of the Literal ``depth`` levels inside field ``name``."""
+    node = _field_node(cls, name, depth)
+    if node is None:  # a stale module: never used, but it must import
+        return frozenset()
+    pairs = set()
+    for value in node.values:
+        pairs.add((type(value), value))
+    return frozenset(pairs)
+
+
+cdef int write_literal(Buffer* buf, frozenset allowed, object value) except -1:
+    """Write a value listed in the Literal (of its very type: 1 is not True)."""
+    kind = type(value)
+    if kind is not str and kind is not int and kind is not bool and value is not None:
+        unsupported()
+    if (kind, value) not in allowed:
+        unsupported()
+    return write_any(buf, value)
+
+
+cdef object read_literal(Parser* p, frozenset allowed):
+    """Read a value listed in the Literal."""
+    value = read_any(p)
+    kind = type(value)
+    if kind is not str and kind is not int and kind is not bool and value is not None:
+        unsupported()
+    if (kind, value) not in allowed:
+        unsupported()
+    return value

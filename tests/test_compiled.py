@@ -690,8 +690,8 @@ def test_no_compiled_module_means_runtime() -> None:
 
 
 def test_value_types_take_the_fast_path(models: ModuleType) -> None:
-    """UUID, Decimal, date, time and timedelta are written and read in C; unions and
-    Literals through the registry's parts, with no hand-over to the run-time codec."""
+    """UUID, Decimal, date, time, timedelta and Literals are written and read in C,
+    unions through the registry's parts: no hand-over to the run-time codec."""
     value = models.Typed(
         id=uuid.UUID("0123ABCD-4567-89ab-cdef-0123456789AB"),
         price=Decimal("-1.10"),
