@@ -726,3 +726,27 @@ def test_value_types_take_the_fast_path(models: ModuleType) -> None:
     braced = data.replace(b'"0123abcd', b'"{0123abcd').replace(b'9ab"', b'9ab}"', 1)
     assert_same_decoding(models.Typed, braced)
     assert codec.decode(braced) == value
+
+
+def test_kw_only_and_init_false_fields_of_value_types(models: ModuleType) -> None:
+    """Compiled decoding passes kw_only fields by name, sets init=False ones after
+    __init__ (a frozen class), and fills defaults, as the run-time codec does."""
+    codec = persist.codec_for(models.TypedOptions)
+    assert codec.source == "compiled"
+    before = fallbacks(models.TypedOptions)
+    data = b'{"name":"a","level":"high","since":"2021-03-04","ticket":"%s"}' % (
+        str(uuid.UUID(int=1)).encode()
+    )
+    value = codec.decode(data)
+    assert (value.name, value.level, value.ticket) == ("a", "high", uuid.UUID(int=1))
+    assert value.since == date(2021, 3, 4)
+    assert codec.encode(value) == data
+    default = codec.decode(b'{"name":"b"}')
+    assert (default.level, default.since, default.ticket) == (
+        "low",
+        date(2000, 1, 1),
+        0,
+    )
+    assert fallbacks(models.TypedOptions) == before
+    for document in [data, b'{"name":"b"}', b'{"name":"b","level":"mid"}']:
+        assert_same_decoding(models.TypedOptions, document)
