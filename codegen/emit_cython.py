@@ -9,10 +9,11 @@ emit_python's script:
   registers with :func:`persist.codecs.register_compiled`.
 
 Fields are blocks in declaration order. Scalars call the helpers of
-``persist/_cjson.pyx`` (cimported as ``_cj``); each container or Optional type
-gets small helpers of its own (``write_list_of_str``, ``read_opt_Address``,
-...), emitted once, after the class sections; classes of the module call
-each other directly; opaque types and classes of other modules go through the
+``persist/_cjson.pyx`` (cimported as ``_cj``); each container, Optional or
+union type gets small helpers of its own (``write_list_of_str``,
+``read_opt_Address``, ``read_int_str``, ...), emitted once, after the class
+sections; classes of the module call each other directly; opaque types,
+classes of other modules and unions whose members need those go through the
 registry (``_cj.Part``). Whatever the compiled code does not handle -- a
 subclass, NaN, an escaped key -- and any error raised on the way go to the
 run-time codec (see ``_cjson.pyx``), so nothing here builds error messages.
@@ -38,8 +39,10 @@ from .plan import (
     Kind,
     TypeNode,
     left_to_registry,
+    node_label,
     recursive,
     type_label,
+    union_choices,
     walk,
 )
 
@@ -64,6 +67,25 @@ _BINDINGS = {  # bind() prefix -> (the binding's C type, what makes it)
     "enum": ("object", "_cj.field_type"),
     "literal": ("frozenset", "_cj.literal_values"),
     "part": ("_cj.Part", "_cj.Part"),
+}
+_VALUE_KIND = {  # a union member's kind -> the V_ code of its exact Python type
+    Kind.STR: "STR",
+    Kind.INT: "INT",
+    Kind.FLOAT: "FLOAT",
+    Kind.BOOL: "BOOL",
+    Kind.NONE: "NONE",
+    Kind.BYTES: "BYTES",
+    Kind.DATETIME: "DATETIME",
+    Kind.UUID: "UUID",
+    Kind.DECIMAL: "DECIMAL",
+    Kind.DATE: "DATE",
+    Kind.TIME: "TIME",
+    Kind.TIMEDELTA: "TIMEDELTA",
+    Kind.LIST: "LIST",
+    Kind.TUPLE: "TUPLE",
+    Kind.SET: "SET",
+    Kind.FROZENSET: "FROZENSET",
+    Kind.DICT: "DICT",
 }
 Where = tuple[ClassPlan, FieldPlan, int]
 """A node's place: class, field, and how many container levels inside the field."""
@@ -122,7 +144,9 @@ def emit(
     parts = ["\n".join(header), *sections]
     if module.helpers:
         helpers = [text for texts in module.helpers.values() for text in texts]
-        parts.append(_banner("containers and Optionals") + "\n\n\n".join(helpers))
+        parts.append(
+            _banner("containers, Optionals and unions") + "\n\n\n".join(helpers)
+        )
     return "\n\n\n".join(parts) + "\n"
 
 
@@ -240,6 +264,9 @@ class _Module:
             return f"_cj.copy_any({x})"
         if node.kind is Kind.CLASS:
             return f"copy_{self.names[node.type]}_at({x}, depth + 1)"
+        if node.kind is Kind.UNION:
+            name = self._helper("copy", node, where, self._copy_helper)
+            return f"{name}({x}, depth)"
         assert node.item is not None
         if node.copied_shallow:
             return f"{node.kind.value}({x})"
@@ -249,13 +276,26 @@ class _Module:
     # --- container and Optional helpers ----------------------------------------
 
     def _write_helper(self, name: str, node: TypeNode, where: Where) -> str:
+        lines = [
+            f"cdef int {name}(_cj.Buffer* buf, object value) except -1:",
+            f'    """Append the JSON of {_a(node_label(node))}."""',
+        ]
+        if node.kind is Kind.UNION:  # members by the value's exact type
+            lines.append("    cdef int kind = _cj.value_kind(value)")
+            for member in node.members:
+                if member.kind is Kind.CLASS:
+                    test = f"type(value) is _cls_{self.names[member.type]}"
+                else:
+                    test = f"kind == _cj.V_{_VALUE_KIND[member.kind]}"
+                lines += [
+                    f"    if {test}:",
+                    f"        return {self.write(member, 'value', where)}",
+                ]
+            lines.append("    _cj.unsupported()  # a subclass, an int for a float")
+            return "\n".join(lines)
         item = node.item
         assert item is not None
         inner = (where[0], where[1], where[2] + 1)
-        lines = [
-            f"cdef int {name}(_cj.Buffer* buf, object value) except -1:",
-            f'    """Append the JSON of {_a(type_label(node.type))}."""',
-        ]
         if node.kind is Kind.OPTIONAL:
             lines += [
                 "    if value is None:",
@@ -289,10 +329,23 @@ class _Module:
         return "\n".join(lines)
 
     def _read_helper(self, name: str, node: TypeNode, where: Where) -> str:
+        label = node_label(node)
+        if node.kind is Kind.UNION:  # members by the JSON kind that comes next
+            lines = [
+                f"cdef object {name}(_cj.Parser* p):",
+                f'    """Parse {_a(label)}."""',
+                "    cdef int kind = _cj.peek_kind(p)",
+            ]
+            for json_kind, member in union_choices(node).items():
+                lines += [
+                    f"    if kind == _cj.J_{json_kind.name}:",
+                    f"        return {self.read(member, where)}",
+                ]
+            lines.append("    _cj.unsupported()  # the run-time codec says why")
+            return "\n".join(lines)
         item = node.item
         assert item is not None
         inner = (where[0], where[1], where[2] + 1)
-        label = type_label(node.type)
         if node.kind is Kind.OPTIONAL:
             return "\n".join(
                 [
@@ -342,13 +395,27 @@ class _Module:
         return "\n".join(lines)
 
     def _copy_helper(self, name: str, node: TypeNode, where: Where) -> str:
+        lines = [
+            f"cdef object {name}(object value, int depth):",
+            f'    """Copy {_a(node_label(node))} ``depth`` classes down."""',
+        ]
+        if node.kind is Kind.UNION:  # members by the value's exact type, as written
+            lines.append("    cdef int kind = _cj.value_kind(value)")
+            for member in node.members:
+                if member.kind is Kind.CLASS:
+                    test = f"type(value) is _cls_{self.names[member.type]}"
+                else:
+                    test = f"kind == _cj.V_{_VALUE_KIND[member.kind]}"
+                lines += [
+                    f"    if {test}:",
+                    f"        return {self.copy(member, 'value', where)}",
+                ]
+            part = self.bind("part", node, where)  # a subclass: chosen by isinstance
+            lines.append(f"    return _cj.copy_part({part}, value)")
+            return "\n".join(lines)
         item = node.item
         assert item is not None
         inner = (where[0], where[1], where[2] + 1)
-        lines = [
-            f"cdef object {name}(object value, int depth):",
-            f'    """Copy {_a(type_label(node.type))} ``depth`` classes down."""',
-        ]
         if node.kind is Kind.OPTIONAL:
             lines += [
                 "    if value is None:",

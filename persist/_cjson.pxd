@@ -247,7 +247,7 @@ cdef object read_any(Parser* p)
 cdef object read_part(Parser* p, Part part)
 
 
-# --- UUID, Decimal, date, time, timedelta, Literal (_cjson_types.pxi) ---------------
+# --- UUID, Decimal, date, time, timedelta, Literal, unions (_cjson_types.pxi) --------
 
 cdef int write_uuid(Buffer* buf, object value) except -1
 cdef int write_decimal(Buffer* buf, object value) except -1
@@ -262,6 +262,18 @@ cdef object read_timedelta(Parser* p)
 cdef int write_literal(Buffer* buf, frozenset allowed, object value) except -1
 cdef object read_literal(Parser* p, frozenset allowed)
 cpdef frozenset literal_values(object cls, str name, int depth)
+
+
+# Unions: the writer picks the member by the value's exact type (value_kind),
+# the reader by the JSON kind of what comes next (peek_kind).
+cdef enum:
+    V_OTHER, V_STR, V_INT, V_FLOAT, V_BOOL, V_NONE, V_BYTES, V_DATETIME, V_UUID
+    V_DECIMAL, V_DATE, V_TIME, V_TIMEDELTA, V_LIST, V_TUPLE, V_SET, V_FROZENSET
+    V_DICT
+cdef enum:
+    J_STRING, J_INTEGER, J_FLOAT, J_BOOL, J_NULL, J_ARRAY, J_OBJECT
+cdef int value_kind(object value) noexcept
+cdef int peek_kind(Parser* p) except -1
 
 
 # --- copying, and what generated modules look up at import ------------------------

@@ -1,6 +1,7 @@
 # Included by _cjson.pyx: writers and readers of UUID, Decimal, date, time,
-# timedelta and Literal, following persist._json_types (and the Literal part of
-# persist.codecs) byte for byte. The plain forms are
+# timedelta and Literal, and the dispatch of unions, following
+# persist._json_types (and the Literal and union parts of persist.codecs) byte
+# for byte. The plain forms are
 # handled here in C -- an exact UUID, date, naive time, timedelta -- and the
 # rest goes through the Python rule (an aware time, a Decimal's text) or is
 # Unsupported, so the run-time codec decides (a UUID in braces, a time with
@@ -29,6 +30,7 @@ from cpython.datetime cimport (
 from cpython.long cimport PyLong_AsUnsignedLongLongMask
 
 import uuid as _uuid
+from datetime import date as _date, time as _time, timedelta as _timedelta
 from decimal import Decimal as _Decimal
 
 from persist import _json_types
@@ -335,3 +337,63 @@ cdef object read_literal(Parser* p, frozenset allowed):
     if (kind, value) not in allowed:
         unsupported()
     return value
+
+
+# --- unions -----------------------------------------------------------------------
+
+cdef dict _VALUE_KINDS = {
+    str: V_STR,
+    int: V_INT,
+    float: V_FLOAT,
+    bool: V_BOOL,
+    type(None): V_NONE,
+    bytes: V_BYTES,
+    datetime: V_DATETIME,
+    _UUID: V_UUID,
+    _Decimal: V_DECIMAL,
+    _date: V_DATE,
+    _time: V_TIME,
+    _timedelta: V_TIMEDELTA,
+    list: V_LIST,
+    tuple: V_TUPLE,
+    set: V_SET,
+    frozenset: V_FROZENSET,
+    dict: V_DICT,
+}
+
+
+cdef int value_kind(object value) noexcept:
+    """The exact type of ``value`` as a V_ code (V_OTHER for any other type,
+    subclasses included: the run-time codec writes those)."""
+    cdef object kind = _VALUE_KINDS.get(type(value))
+    return V_OTHER if kind is None else <int>kind
+
+
+cdef int peek_kind(Parser* p) except -1:
+    """The JSON kind of the value that comes next (a J_ code), not consuming it.
+
+    A number is J_FLOAT if it has a fraction or an exponent, as ujson reads it.
+    """
+    cdef const unsigned char* s
+    skip_ws(p)
+    if p.pos >= p.end:
+        unsupported()
+    cdef unsigned char first = p.pos[0]
+    if first == b'"':
+        return J_STRING
+    if first == b'-' or b'0' <= first <= b'9':
+        s = p.pos + 1
+        while s < p.end and b'0' <= s[0] <= b'9':
+            s += 1
+        if s < p.end and (s[0] == b'.' or s[0] == b'e' or s[0] == b'E'):
+            return J_FLOAT
+        return J_INTEGER
+    if first == b't' or first == b'f':
+        return J_BOOL
+    if first == b'n':
+        return J_NULL
+    if first == b'[':
+        return J_ARRAY
+    if first == b'{':
+        return J_OBJECT
+    unsupported()

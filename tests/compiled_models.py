@@ -184,3 +184,11 @@ class TypedOptions:
     level: Literal["low", "high"] = attrs.field(default="low", kw_only=True)
     since: date = attrs.field(init=False, factory=lambda: date(2000, 1, 1))
     ticket: uuid.UUID | int = attrs.field(default=0, kw_only=True)
+
+
+@attrs.define
+class Chain:
+    """A recursive class through a union (a linked list ending in an int or None)."""
+
+    value: int
+    next: Chain | int | None = None

@@ -33,6 +33,7 @@ from persist.codegen import emit_cython
 from persist.codegen.build import schema_plans
 from persist.codegen.plan import ClassPlan, Kind, TypeNode, plan_for
 from persist.schemas import bench, examples
+from test_hostile import run_in_small_thread
 
 import persist
 from persist import cli, codecs, codegen
@@ -750,3 +751,26 @@ def test_kw_only_and_init_false_fields_of_value_types(models: ModuleType) -> Non
     assert fallbacks(models.TypedOptions) == before
     for document in [data, b'{"name":"b"}', b'{"name":"b","level":"mid"}']:
         assert_same_decoding(models.TypedOptions, document)
+
+
+def test_recursive_union_is_depth_checked(models: ModuleType) -> None:
+    """A class nested in itself through a union: compiled all the way down, and a
+    chain too deep is an EncodeError / DecodeError, in a small-stack thread too."""
+    codec = persist.codec_for(models.Chain)
+    chain = models.Chain(0, 7)
+    for value in range(1, 100):
+        chain = models.Chain(value, chain)
+    before = fallbacks(models.Chain)
+    data = codec.encode(chain)
+    assert data.startswith(b'{"value":99,"next":{"value":98,"next":')
+    assert codec.decode(data) == chain and codec.copy(chain) == chain
+    assert fallbacks(models.Chain) == before
+    deep = models.Chain(0)
+    for value in range(100_000):
+        deep = models.Chain(value, deep)
+    for call in (lambda: codec.encode(deep), lambda: codec.copy(deep)):
+        with pytest.raises(persist.EncodeError):
+            run_in_small_thread(call)
+    document = b'{"value":1,"next":' * 5000 + b"1" + b"}" * 5000
+    with pytest.raises(persist.DecodeError):
+        run_in_small_thread(lambda: codec.decode(document))
