@@ -63,10 +63,11 @@ _SCALARS = {
     Kind.TIMEDELTA: "timedelta",
     Kind.ANY: "any",
 }
-_BINDINGS = {  # bind() prefix -> (the binding's C type, what makes it)
-    "enum": ("object", "_cj.field_type"),
-    "literal": ("frozenset", "_cj.literal_values"),
-    "part": ("_cj.Part", "_cj.Part"),
+_BINDINGS = {  # bind() prefix -> (the binding's C type, what makes it by depth,
+    # what makes it by a path that goes into union members)
+    "enum": ("object", "_cj.field_type", "_cj.field_type_at"),
+    "literal": ("frozenset", "_cj.literal_values", "_cj.literal_values"),
+    "part": ("_cj.Part", "_cj.Part", "_cj.part_at"),
 }
 _VALUE_KIND = {  # a union member's kind -> the V_ code of its exact Python type
     Kind.STR: "STR",
@@ -87,8 +88,9 @@ _VALUE_KIND = {  # a union member's kind -> the V_ code of its exact Python type
     Kind.FROZENSET: "FROZENSET",
     Kind.DICT: "DICT",
 }
-Where = tuple[ClassPlan, FieldPlan, int]
-"""A node's place: class, field, and how many container levels inside the field."""
+Where = tuple[ClassPlan, FieldPlan, tuple[int, ...]]
+"""A node's place: class, field, and the steps to it from the field's type: -1
+into a container's item, ``k`` into a union's member ``k``."""
 _ARRAYS = {
     Kind.LIST: "list",
     Kind.TUPLE: "tuple",
@@ -202,12 +204,15 @@ class _Module:
         registry part, made once; each is looked up from the live class at import."""
         name, new = self._name(f"_{prefix}", node)
         if new:
-            plan, field, depth = where
+            plan, field, path = where
             cls = f"_cls_{self.names[plan.cls]}"
-            kind, call = _BINDINGS[prefix]
+            kind, by_depth, by_path = _BINDINGS[prefix]
+            if prefix != "literal" and all(step == -1 for step in path):
+                call = f"{by_depth}({cls}, {field.name!r}, {len(path)})"
+            else:
+                call = f"{by_path}({cls}, {field.name!r}, {path!r})"
             self.bindings.append(
-                f"cdef {kind} {name} = {call}({cls}, {field.name!r}, {depth})"
-                f"  # {type_label(node.type)}"
+                f"cdef {kind} {name} = {call}  # {type_label(node.type)}"
             )
         return name
 
@@ -282,20 +287,17 @@ class _Module:
         ]
         if node.kind is Kind.UNION:  # members by the value's exact type
             lines.append("    cdef int kind = _cj.value_kind(value)")
-            for member in node.members:
-                if member.kind is Kind.CLASS:
-                    test = f"type(value) is _cls_{self.names[member.type]}"
-                else:
-                    test = f"kind == _cj.V_{_VALUE_KIND[member.kind]}"
+            for index, member in enumerate(node.members):
+                place = _inside(where, index)
                 lines += [
-                    f"    if {test}:",
-                    f"        return {self.write(member, 'value', where)}",
+                    f"    if {self._claims(member, place)}:",
+                    f"        return {self.write(member, 'value', place)}",
                 ]
             lines.append("    _cj.unsupported()  # a subclass, an int for a float")
             return "\n".join(lines)
         item = node.item
         assert item is not None
-        inner = (where[0], where[1], where[2] + 1)
+        inner = _inside(where, -1)
         if node.kind is Kind.OPTIONAL:
             lines += [
                 "    if value is None:",
@@ -328,6 +330,17 @@ class _Module:
         ]
         return "\n".join(lines)
 
+    def _claims(self, member: TypeNode, where: Where) -> str:
+        """The test that ``value`` is written as union member ``member``: its exact
+        type; an Enum's instance; a value listed in a Literal."""
+        if member.kind is Kind.CLASS:
+            return f"type(value) is _cls_{self.names[member.type]}"
+        if member.kind is Kind.ENUM:
+            return f"isinstance(value, {self.bind('enum', member, where)})"
+        if member.kind is Kind.LITERAL:
+            return f"_cj.in_literal({self.bind('literal', member, where)}, value)"
+        return f"kind == _cj.V_{_VALUE_KIND[member.kind]}"
+
     def _read_helper(self, name: str, node: TypeNode, where: Where) -> str:
         label = node_label(node)
         if node.kind is Kind.UNION:  # members by the JSON kind that comes next
@@ -337,15 +350,16 @@ class _Module:
                 "    cdef int kind = _cj.peek_kind(p)",
             ]
             for json_kind, member in union_choices(node).items():
+                place = _inside(where, node.members.index(member))
                 lines += [
                     f"    if kind == _cj.J_{json_kind.name}:",
-                    f"        return {self.read(member, where)}",
+                    f"        return {self.read(member, place)}",
                 ]
             lines.append("    _cj.unsupported()  # the run-time codec says why")
             return "\n".join(lines)
         item = node.item
         assert item is not None
-        inner = (where[0], where[1], where[2] + 1)
+        inner = _inside(where, -1)
         if node.kind is Kind.OPTIONAL:
             return "\n".join(
                 [
@@ -401,21 +415,18 @@ class _Module:
         ]
         if node.kind is Kind.UNION:  # members by the value's exact type, as written
             lines.append("    cdef int kind = _cj.value_kind(value)")
-            for member in node.members:
-                if member.kind is Kind.CLASS:
-                    test = f"type(value) is _cls_{self.names[member.type]}"
-                else:
-                    test = f"kind == _cj.V_{_VALUE_KIND[member.kind]}"
+            for index, member in enumerate(node.members):
+                place = _inside(where, index)
                 lines += [
-                    f"    if {test}:",
-                    f"        return {self.copy(member, 'value', where)}",
+                    f"    if {self._claims(member, place)}:",
+                    f"        return {self.copy(member, 'value', place)}",
                 ]
             part = self.bind("part", node, where)  # a subclass: chosen by isinstance
             lines.append(f"    return _cj.copy_part({part}, value)")
             return "\n".join(lines)
         item = node.item
         assert item is not None
-        inner = (where[0], where[1], where[2] + 1)
+        inner = _inside(where, -1)
         if node.kind is Kind.OPTIONAL:
             lines += [
                 "    if value is None:",
@@ -434,6 +445,11 @@ class _Module:
                 f"    return {copied if array == 'list' else f'{array}({copied})'}"
             )
         return "\n".join(lines)
+
+
+def _inside(where: Where, step: int) -> Where:
+    """The place one step further in: -1 a container's item, ``k`` a union member."""
+    return (where[0], where[1], (*where[2], step))
 
 
 def _helper_key(node: TypeNode) -> str:
@@ -513,7 +529,7 @@ def _write(module: _Module, plan: ClassPlan) -> str:
             "",
             "    " + field_comment(field),
             f"    _cj.write_raw(buf, {key!r})",
-            "    " + module.write(field.node, _attribute(field), (plan, field, 0)),
+            "    " + module.write(field.node, _attribute(field), (plan, field, ())),
         ]
     lines += [
         "",
@@ -537,7 +553,7 @@ def _read(module: _Module, plan: ClassPlan) -> str:
         f"            index = _cj.match_key(p, _codec_{name}, index + 1)",
     ]
     for number, field in enumerate(plan.fields):
-        read = module.read(field.node, (plan, field, 0))
+        read = module.read(field.node, (plan, field, ()))
         lines += [
             f"            {'if' if number == 0 else 'elif'} index == {number}:",
             f"                f_{field.name} = {read}",
@@ -629,7 +645,7 @@ def _copy(module: _Module, plan: ClassPlan) -> str:
         lines.append(f"    _cj.check_copy_depth(depth, _cls_{name})  # a tree")
     lines.append(f"    result = _codec_{name}.new()")
     for number, field in enumerate(plan.fields):
-        read = module.copy(field.node, _attribute(field), (plan, field, 0))
+        read = module.copy(field.node, _attribute(field), (plan, field, ()))
         lines.append(f"    _codec_{name}.set(result, {number}, {read})")
     lines.append("    return result")
     return "\n".join(lines)

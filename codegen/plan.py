@@ -456,31 +456,18 @@ def left_to_registry(node: TypeNode, classes: Collection[type]) -> bool:
     """Tell whether compiled code for ``classes`` takes ``node`` from the registry.
 
     Compiled modules handle every kind themselves except opaque types, attrs
-    classes they do not define and unions whose members need more than
-    helpers of their own (an Enum, a Literal, another module's class, at any
+    classes they do not define and unions holding one of those (at any
     depth); those go through the registry's parts.
     """
     if node.kind is Kind.UNION:
-        return not all(_self_contained(member, classes) for member in node.members)
+        return any(
+            left_to_registry(inner, classes)
+            for member in node.members
+            for inner in chain(member)
+        )
     return node.kind is Kind.OPAQUE or (
         node.kind is Kind.CLASS and node.type not in classes
     )
-
-
-_SELF_CONTAINED = _STRING_KINDS | {Kind.DECIMAL, Kind.INT, Kind.FLOAT, Kind.BOOL}
-_SELF_CONTAINED |= {Kind.NONE, Kind.TIMEDELTA, Kind.ANY}
-
-
-def _self_contained(node: TypeNode, classes: Collection[type]) -> bool:
-    """Tell whether compiled code handles ``node`` with no module-level binding."""
-    if node.kind in _SELF_CONTAINED:
-        return True
-    if node.kind is Kind.CLASS:
-        return node.type in classes
-    if node.kind in _ARRAY_KINDS or node.kind is Kind.DICT:
-        assert node.item is not None
-        return _self_contained(node.item, classes)
-    return False
 
 
 def may_hold_any(plan: Plan, _seen: frozenset[Any] = frozenset()) -> bool:

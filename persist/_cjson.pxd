@@ -261,7 +261,10 @@ cdef object read_time(Parser* p)
 cdef object read_timedelta(Parser* p)
 cdef int write_literal(Buffer* buf, frozenset allowed, object value) except -1
 cdef object read_literal(Parser* p, frozenset allowed)
-cpdef frozenset literal_values(object cls, str name, int depth)
+cpdef frozenset literal_values(object cls, str name, tuple path)
+cdef bint in_literal(frozenset allowed, object value) except -1
+cpdef object field_type_at(object cls, str name, tuple path)
+cpdef Part part_at(object cls, str name, tuple path)
 
 
 # Unions: the writer picks the member by the value's exact type (value_kind),

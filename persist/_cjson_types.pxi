@@ -307,23 +307,58 @@ cdef object read_timedelta(Parser* p):
 # --- Literal ----------------------------------------------------------------------
 
 
-cpdef frozenset literal_values(object cls, str name, int depth):
-    """The ``(type, value)`` pairs of the Literal ``depth`` levels inside field ``name``."""
-    node = _field_node(cls, name, depth)
-    if node is None:  # a stale module: never used, but it must import
-        return frozenset()
+cdef object _node_at(object cls, str name, tuple path):
+    """The type node at ``path`` inside field ``name`` of ``cls`` (see
+    emit_cython.Where: -1 a container's item, ``k`` a union's member), or None
+    when the class no longer has it (a stale module: never used, but it must
+    import)."""
+    field = _field(cls, name)
+    node = None if field is None else field.node
+    for step in path:
+        if node is None:
+            return None
+        if step < 0:
+            node = node.item
+        elif step < len(node.members):
+            node = node.members[step]
+        else:
+            return None
+    return node
+
+
+cpdef object field_type_at(object cls, str name, tuple path):
+    """The type at ``path`` inside field ``name`` of ``cls`` (an Enum class)."""
+    node = _node_at(cls, name, path)
+    return None if node is None else node.type
+
+
+cpdef Part part_at(object cls, str name, tuple path):
+    """The registry's parts for the type at ``path`` inside field ``name``."""
+    cdef Part part = Part(cls, name, 0)
+    part.node = _node_at(cls, name, path)
+    return part
+
+
+cpdef frozenset literal_values(object cls, str name, tuple path):
+    """The ``(type, value)`` pairs of the Literal at ``path`` inside field ``name``."""
+    node = _node_at(cls, name, path)
     pairs = set()
-    for value in node.values:
+    for value in (() if node is None else node.values):
         pairs.add((type(value), value))
     return frozenset(pairs)
 
 
-cdef int write_literal(Buffer* buf, frozenset allowed, object value) except -1:
-    """Write a value listed in the Literal (of its very type: 1 is not True)."""
+cdef bint in_literal(frozenset allowed, object value) except -1:
+    """Whether ``value`` is listed in the Literal (of its very type: 1 is not True)."""
     kind = type(value)
     if kind is not str and kind is not int and kind is not bool and value is not None:
-        unsupported()
-    if (kind, value) not in allowed:
+        return False  # also keeps unhashable values out of the set
+    return (kind, value) in allowed
+
+
+cdef int write_literal(Buffer* buf, frozenset allowed, object value) except -1:
+    """Write a value listed in the Literal."""
+    if not in_literal(allowed, value):
         unsupported()
     return write_any(buf, value)
 
@@ -331,10 +366,7 @@ cdef int write_literal(Buffer* buf, frozenset allowed, object value) except -1:
 cdef object read_literal(Parser* p, frozenset allowed):
     """Read a value listed in the Literal."""
     value = read_any(p)
-    kind = type(value)
-    if kind is not str and kind is not int and kind is not bool and value is not None:
-        unsupported()
-    if (kind, value) not in allowed:
+    if not in_literal(allowed, value):
         unsupported()
     return value
 

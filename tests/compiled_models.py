@@ -188,7 +188,9 @@ class TypedOptions:
 
 @attrs.define
 class Chain:
-    """A recursive class through a union (a linked list ending in an int or None)."""
+    """A recursive class through a union (a linked list ending in an int, "end" or
+    None), and a union holding an Enum."""
 
     value: int
-    next: Chain | int | None = None
+    next: Chain | int | Literal["end"] | None = None
+    tag: Color | int = 0

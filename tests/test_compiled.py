@@ -757,14 +757,18 @@ def test_recursive_union_is_depth_checked(models: ModuleType) -> None:
     """A class nested in itself through a union: compiled all the way down, and a
     chain too deep is an EncodeError / DecodeError, in a small-stack thread too."""
     codec = persist.codec_for(models.Chain)
-    chain = models.Chain(0, 7)
-    for value in range(1, 100):
-        chain = models.Chain(value, chain)
-    before = fallbacks(models.Chain)
-    data = codec.encode(chain)
-    assert data.startswith(b'{"value":99,"next":{"value":98,"next":')
-    assert codec.decode(data) == chain and codec.copy(chain) == chain
-    assert fallbacks(models.Chain) == before
+    for end in (7, "end", None):
+        chain = models.Chain(0, end, models.Color.RED)
+        for value in range(1, 100):
+            chain = models.Chain(value, chain, value)
+        before = fallbacks(models.Chain)
+        data = codec.encode(chain)
+        assert data.startswith(b'{"value":99,"next":{"value":98,"next":')
+        innermost = b'{"value":0,"next":' + json.dumps(end).encode() + b',"tag":"red"}'
+        assert innermost in data and data.endswith(b',"tag":99}')
+        assert codec.decode(data) == chain and codec.copy(chain) == chain
+        assert fallbacks(models.Chain) == before
+        assert_same_decoding(models.Chain, data)
     deep = models.Chain(0)
     for value in range(100_000):
         deep = models.Chain(value, deep)
