@@ -326,6 +326,21 @@ cdef object _node_at(object cls, str name, tuple path):
     return node
 
 
+cpdef int check_type(object cls, str name, tuple path, str expected) except -1:
+    """Refuse compiled code made for another type at this place of ``cls``.
+
+    A union's members are not part of the class fingerprint; a module whose
+    union helpers were made for other members must not serve the class.
+    """
+    node = _node_at(cls, name, path)
+    if node is not None and repr(node.type) != expected:
+        raise TypeError(
+            f"{cls.__qualname__}.{name}: compiled for {expected}, the class now "
+            f"has {node.type!r}"
+        )
+    return 0
+
+
 cpdef object field_type_at(object cls, str name, tuple path):
     """The type at ``path`` inside field ``name`` of ``cls`` (an Enum class)."""
     node = _node_at(cls, name, path)
