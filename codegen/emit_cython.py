@@ -222,16 +222,9 @@ class _Module:
         """Name the ``role`` helper of ``node``'s type; ``make`` makes it once."""
         name, new = self._name(role, node)
         if new:
-            key = _helper_key(node)
-            if node.kind is Kind.UNION and key not in self.helpers:
-                # Its members are not in the fingerprint: a module made for
-                # other members refuses to import (StaleCodecWarning).
-                plan, field, path = where
-                self.bindings.append(
-                    f"_cj.check_type(_cls_{self.names[plan.cls]}, {field.name!r}, "
-                    f"{path!r}, {repr(node.type)!r})"
-                )
-            self.helpers.setdefault(key, []).append(make(name, node, where))
+            self.helpers.setdefault(_helper_key(node), []).append(
+                make(name, node, where)
+            )
         return name
 
     # --- calls ---------------------------------------------------------------------

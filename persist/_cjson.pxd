@@ -263,7 +263,6 @@ cdef int write_literal(Buffer* buf, frozenset allowed, object value) except -1
 cdef object read_literal(Parser* p, frozenset allowed)
 cpdef frozenset literal_values(object cls, str name, tuple path)
 cdef bint in_literal(frozenset allowed, object value) except -1
-cpdef int check_type(object cls, str name, tuple path, str expected) except -1
 cpdef object field_type_at(object cls, str name, tuple path)
 cpdef Part part_at(object cls, str name, tuple path)
 

@@ -53,7 +53,7 @@ cdef long long _MAX_MICROS = 9223372036854775LL
 cdef long long _MICROS_PER_DAY = 86400000000LL
 
 
-cdef inline char* _digits(char* out, int value, int width) noexcept:
+cdef inline char* _write_fixed(char* out, int value, int width) noexcept:
     """Write ``value`` as ``width`` decimal digits, zero-padded; return the end."""
     cdef int i
     for i in range(width - 1, -1, -1):
@@ -111,11 +111,11 @@ cdef int write_date(Buffer* buf, object value) except -1:
     if not PyDate_CheckExact(value):
         unsupported()
     s[0] = b'"'
-    s = _digits(s + 1, date_year(value), 4)
+    s = _write_fixed(s + 1, date_year(value), 4)
     s[0] = b'-'
-    s = _digits(s + 1, date_month(value), 2)
+    s = _write_fixed(s + 1, date_month(value), 2)
     s[0] = b'-'
-    s = _digits(s + 1, date_day(value), 2)
+    s = _write_fixed(s + 1, date_day(value), 2)
     s[0] = b'"'
     return append(buf, text, 12)
 
@@ -131,14 +131,14 @@ cdef int write_time(Buffer* buf, object value) except -1:
         return _write_text(buf, _write_time(value), False)
     micro = time_microsecond(value)
     s[0] = b'"'
-    s = _digits(s + 1, time_hour(value), 2)
+    s = _write_fixed(s + 1, time_hour(value), 2)
     s[0] = b':'
-    s = _digits(s + 1, time_minute(value), 2)
+    s = _write_fixed(s + 1, time_minute(value), 2)
     s[0] = b':'
-    s = _digits(s + 1, time_second(value), 2)
+    s = _write_fixed(s + 1, time_second(value), 2)
     if micro:
         s[0] = b'.'
-        s = _digits(s + 1, micro, 6)
+        s = _write_fixed(s + 1, micro, 6)
     s[0] = b'"'
     return append(buf, text, s + 1 - text)
 
@@ -324,21 +324,6 @@ cdef object _node_at(object cls, str name, tuple path):
         else:
             return None
     return node
-
-
-cpdef int check_type(object cls, str name, tuple path, str expected) except -1:
-    """Refuse compiled code made for another type at this place of ``cls``.
-
-    A union's members are not part of the class fingerprint; a module whose
-    union helpers were made for other members must not serve the class.
-    """
-    node = _node_at(cls, name, path)
-    if node is not None and repr(node.type) != expected:
-        raise TypeError(
-            f"{cls.__qualname__}.{name}: compiled for {expected}, the class now "
-            f"has {node.type!r}"
-        )
-    return 0
 
 
 cpdef object field_type_at(object cls, str name, tuple path):

@@ -279,6 +279,10 @@ _FLIPS: dict[tuple[type, str], typing.Callable[[Any], Any]] = {
     (TypeNode, "kind"): lambda node: attrs.evolve(node, kind=Kind.SET),
     (TypeNode, "type"): lambda node: attrs.evolve(node, type=list[bytes]),
     (TypeNode, "item"): lambda node: attrs.evolve(node, item=TypeNode(Kind.INT, int)),
+    (TypeNode, "members"): lambda node: attrs.evolve(
+        node, members=(TypeNode(Kind.INT, int),)
+    ),
+    (TypeNode, "values"): lambda node: attrs.evolve(node, values=("a",)),
 }
 _UNSPELLED = {(ClassPlan, "cls")}  # classes of the same fields share a stamp (above)
 

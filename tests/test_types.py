@@ -495,15 +495,3 @@ def test_copy_shares_immutable_values_and_copies_lists() -> None:
     order = persist.codec_for(Order).copy(ORDER)
     assert order == ORDER and order.ids is not ORDER.ids
     assert order.total is ORDER.total
-
-
-def test_compiled_union_helpers_check_their_members_at_import() -> None:
-    """A union's members are not in the class fingerprint: compiled code made for
-    other members refuses to import (the registry then warns and runs the run-time
-    codec), code made for these members imports."""
-    from persist import _cjson
-
-    _cjson.check_type(Order, "key", (), "int | str")
-    _cjson.check_type(Order, "ids", (-1,), repr(uuid.UUID))  # any place: checked
-    with pytest.raises(TypeError, match=r"Order\.key: compiled for int \| bytes"):
-        _cjson.check_type(Order, "key", (), "int | bytes")
