@@ -35,7 +35,11 @@ extensions = [
             "persist/_core_writer.pxi",
         ],
     ),
-    Extension("persist._cjson", ["persist/_cjson.pyx"], depends=["persist/_cjson.pxd"]),
+    Extension(
+        "persist._cjson",
+        ["persist/_cjson.pyx"],
+        depends=["persist/_cjson.pxd", "persist/_cjson_types.pxi"],
+    ),
     Extension(
         "persist._plancodec", ["persist/_plancodec.pyx"], depends=["persist/_cjson.pxd"]
     ),

@@ -262,6 +262,7 @@ cdef object read_timedelta(Parser* p)
 cdef int write_literal(Buffer* buf, frozenset allowed, object value) except -1
 cdef object read_literal(Parser* p, frozenset allowed)
 cpdef frozenset literal_values(object cls, str name, tuple path)
+cpdef frozenset literal_set(tuple values)
 cdef bint in_literal(frozenset allowed, object value) except -1
 cpdef object field_type_at(object cls, str name, tuple path)
 cpdef Part part_at(object cls, str name, tuple path)

@@ -342,10 +342,12 @@ cpdef Part part_at(object cls, str name, tuple path):
 cpdef frozenset literal_values(object cls, str name, tuple path):
     """The ``(type, value)`` pairs of the Literal at ``path`` inside field ``name``."""
     node = _node_at(cls, name, path)
-    pairs = set()
-    for value in (() if node is None else node.values):
-        pairs.add((type(value), value))
-    return frozenset(pairs)
+    return literal_set(() if node is None else node.values)
+
+
+cpdef frozenset literal_set(tuple values):
+    """The ``(type, value)`` pairs ``in_literal`` looks values up in."""
+    return frozenset([(type(value), value) for value in values])
 
 
 cdef bint in_literal(frozenset allowed, object value) except -1:

@@ -29,12 +29,13 @@ from libc.string cimport memcmp, memset
 
 from persist._json import quote
 from persist.codegen.emit_cython import json_key_bytes
-from persist.codegen.plan import Default, Kind, recursive
+from persist.codegen.plan import Default, JSONKind, Kind, recursive, union_choices
 
 
 cdef enum NodeKind:
     STR, INT, FLOAT, BOOL, NONE, BYTES, DATETIME, ENUM, ANY,
-    LIST, TUPLE, SET, FROZENSET, DICT, OPTIONAL, CLASS, PART
+    LIST, TUPLE, SET, FROZENSET, DICT, OPTIONAL, CLASS, PART,
+    UUID, DECIMAL, DATE, TIME, TIMEDELTA, LITERAL, UNION
 
 
 cdef dict _KINDS = {
@@ -42,6 +43,28 @@ cdef dict _KINDS = {
     Kind.NONE: NONE, Kind.BYTES: BYTES, Kind.DATETIME: DATETIME, Kind.ENUM: ENUM,
     Kind.ANY: ANY, Kind.LIST: LIST, Kind.TUPLE: TUPLE, Kind.SET: SET,
     Kind.FROZENSET: FROZENSET, Kind.DICT: DICT, Kind.OPTIONAL: OPTIONAL,
+    Kind.UUID: UUID, Kind.DECIMAL: DECIMAL, Kind.DATE: DATE, Kind.TIME: TIME,
+    Kind.TIMEDELTA: TIMEDELTA, Kind.LITERAL: LITERAL, Kind.UNION: UNION,
+}
+# A union member's claim on a value: the exact-type code _cj.value_kind gives
+# (as generated code tests it), or one of these for what the type decides.
+cdef enum:
+    CLAIM_NEVER = -1, CLAIM_CLASS = -2, CLAIM_ENUM = -3, CLAIM_LITERAL = -4
+cdef dict _CLAIMS = {
+    Kind.STR: _cj.V_STR, Kind.INT: _cj.V_INT, Kind.FLOAT: _cj.V_FLOAT,
+    Kind.BOOL: _cj.V_BOOL, Kind.NONE: _cj.V_NONE, Kind.BYTES: _cj.V_BYTES,
+    Kind.DATETIME: _cj.V_DATETIME, Kind.UUID: _cj.V_UUID,
+    Kind.DECIMAL: _cj.V_DECIMAL, Kind.DATE: _cj.V_DATE, Kind.TIME: _cj.V_TIME,
+    Kind.TIMEDELTA: _cj.V_TIMEDELTA, Kind.LIST: _cj.V_LIST,
+    Kind.TUPLE: _cj.V_TUPLE, Kind.SET: _cj.V_SET, Kind.FROZENSET: _cj.V_FROZENSET,
+    Kind.DICT: _cj.V_DICT, Kind.CLASS: CLAIM_CLASS, Kind.ENUM: CLAIM_ENUM,
+    Kind.LITERAL: CLAIM_LITERAL,
+}
+cdef dict _JSON_KINDS = {
+    JSONKind.STRING: _cj.J_STRING, JSONKind.INTEGER: _cj.J_INTEGER,
+    JSONKind.FLOAT: _cj.J_FLOAT, JSONKind.BOOL: _cj.J_BOOL,
+    JSONKind.NULL: _cj.J_NULL, JSONKind.ARRAY: _cj.J_ARRAY,
+    JSONKind.OBJECT: _cj.J_OBJECT,
 }
 cdef dict _DEFAULTS = {Default.REQUIRED: 0, Default.VALUE: 1, Default.FACTORY: 2}
 cdef enum:
@@ -66,6 +89,10 @@ cdef class Node:
     cdef tuple texts           # an Enum's str members: (JSON text as bytes, member) pairs
     cdef _cj.ClassCodec codec  # a nested class: its ClassCodec
     cdef _cj.Part part         # the registry's part (PART; a nested class's copy)
+    cdef frozenset allowed     # a Literal's (type, value) pairs
+    cdef tuple members         # a union's member Nodes
+    cdef int claim             # as a union member: which values are its (_CLAIMS)
+    cdef int readers[7]        # a union: member index per JSON kind (J_*), or -1
 
 
 cdef Node make_node(object type_node, object nested, object registered):
@@ -87,8 +114,19 @@ cdef Node make_node(object type_node, object nested, object registered):
         node.kind = CLASS if node.codec is not None else PART
     else:
         node.kind = _KINDS.get(type_node.kind, PART)
+    node.claim = _CLAIMS.get(type_node.kind, CLAIM_NEVER)
     if node.kind == ENUM:
         node.texts = _member_texts(type_node.type)
+    elif node.kind == LITERAL:
+        node.allowed = _cj.literal_set(type_node.values)
+    elif node.kind == UNION:
+        node.members = tuple(
+            [make_node(member, nested, registered) for member in type_node.members]
+        )
+        for i in range(7):
+            node.readers[i] = -1
+        for json_kind, member in union_choices(type_node).items():
+            node.readers[<int>_JSON_KINDS[json_kind]] = type_node.members.index(member)
     if node.kind == PART:
         node.part.get()  # a type nothing can store fails now, as the Python codec does
     elif type_node.item is not None:
@@ -150,7 +188,42 @@ cdef int write_node(_cj.Buffer* buf, Node node, object value) except -1:
         return _cj.close(buf, b"}")
     elif kind == LIST or kind == TUPLE or kind == SET or kind == FROZENSET:
         return _write_array(buf, node, value)
+    elif kind == UUID:
+        return _cj.write_uuid(buf, value)
+    elif kind == DECIMAL:
+        return _cj.write_decimal(buf, value)
+    elif kind == DATE:
+        return _cj.write_date(buf, value)
+    elif kind == TIME:
+        return _cj.write_time(buf, value)
+    elif kind == TIMEDELTA:
+        return _cj.write_timedelta(buf, value)
+    elif kind == LITERAL:
+        return _cj.write_literal(buf, node.allowed, value)
+    elif kind == UNION:
+        return write_node(buf, _member_of(node, value), value)
     return _cj.write_part(buf, node.part, value)
+
+
+cdef Node _member_of(Node union, object value):
+    """The member of ``union`` that writes ``value``: by its exact type, as
+    generated code chooses (Unsupported for a subclass, an int for a float)."""
+    cdef int kind = _cj.value_kind(value)
+    cdef Node member
+    for member in union.members:
+        if member.claim >= 0:
+            if member.claim == kind:
+                return member
+        elif member.claim == CLAIM_CLASS:
+            if type(value) is member.type:
+                return member
+        elif member.claim == CLAIM_ENUM:
+            if isinstance(value, member.type):
+                return member
+        elif member.claim == CLAIM_LITERAL:
+            if _cj.in_literal(member.allowed, value):
+                return member
+    _cj.unsupported()
 
 
 cdef int _write_array(_cj.Buffer* buf, Node node, object value) except -1:
@@ -218,6 +291,23 @@ cdef object read_node(_cj.Parser* p, Node node):
         return _read_dict(p, node.item)
     elif kind == LIST or kind == TUPLE or kind == SET or kind == FROZENSET:
         return _read_array(p, node)
+    elif kind == UUID:
+        return _cj.read_uuid(p)
+    elif kind == DECIMAL:
+        return _cj.read_decimal(p)
+    elif kind == DATE:
+        return _cj.read_date(p)
+    elif kind == TIME:
+        return _cj.read_time(p)
+    elif kind == TIMEDELTA:
+        return _cj.read_timedelta(p)
+    elif kind == LITERAL:
+        return _cj.read_literal(p, node.allowed)
+    elif kind == UNION:
+        index = node.readers[_cj.peek_kind(p)]
+        if index < 0:
+            _cj.unsupported()  # the run-time codec says why
+        return read_node(p, <Node>node.members[index])
     return _cj.read_part(p, node.part)
 
 
@@ -286,6 +376,8 @@ cdef object copy_node(Node node, object value, int depth):
         return _cj.copy_any(value)
     if kind == CLASS and isinstance(node.codec, PlanCodec):
         return (<PlanCodec>node.codec).copy_at(value, depth + 1)
+    if kind == UNION:
+        return copy_node(_member_of(node, value), value, depth)
     if kind == CLASS or kind == PART:
         return _cj.copy_part(node.part, value)
     if kind == OPTIONAL:
