@@ -157,7 +157,9 @@ cdef class PersistMap:
     cdef WalWriter open_writer(self)
     cdef object _decode_raw(self, object key, _Raw raw)
     cdef object _materialize(self, _Shard shard, object key, _Raw raw)
-    cdef list _shard_items(self, _Shard shard)
+    cdef int _read_shard(self, _Shard shard, list out, bint pairs,
+                         bint promote) except -1
+    cdef list _read_all(self, bint pairs)
     cdef object _lookup(self, object key, bint *found)
     cdef int _write(self, object key, object value, int durability) except -1
     cdef bint _remove(self, object key, int durability) except -1

@@ -16,6 +16,8 @@ from cpython.pythread cimport (
     PyThread_release_lock,
 )
 from types import GenericAlias
+import gc
+import sysconfig
 
 from persist.errors import DeadlockError, DecodeError, NotOpenError
 
@@ -42,6 +44,36 @@ cdef long long WAKE_US = 20000      # a shard-lock wait wakes this often
 # Who waits for which shard, for the deadlock check (guarded by graph_lock).
 cdef PyThread_type_lock graph_lock = PyThread_allocate_lock()
 cdef dict waiting_for = {}          # thread id -> _Shard
+
+
+# Bulk reads (values(), items(), range()) decode every raw value of a map:
+# millions of new container objects.  Left in the young generation they make
+# the cyclic GC run young collections over and over, and, as the survivors
+# pile up in the old generation, full collections over the whole heap (about
+# half of the time of reading a large file).  So after each decode the young
+# objects are moved to the old generation (gc.freeze() + gc.unfreeze(): two
+# O(1) list splices, which also reset the allocation count that triggers a
+# collection).  Nothing global is switched off, so there is nothing to
+# restore: gc.isenabled() and the thresholds are never touched, an exception
+# or another thread cannot leave the GC disabled, and garbage made meanwhile
+# is still found by the next full collection.  Not done while objects frozen
+# by the user exist (unfreeze would thaw them; checked before each move, with
+# the GIL held throughout, so a freeze by another thread is never undone) nor
+# on the free-threaded build (its GC has no generations; freeze walks the heap).
+cdef bint GENERATIONAL_GC = not sysconfig.get_config_var("Py_GIL_DISABLED")
+cdef object gc_freeze = gc.freeze
+cdef object gc_unfreeze = gc.unfreeze
+cdef object gc_get_freeze_count = gc.get_freeze_count
+
+
+cdef inline bint keep_out_of_young_gc() except -1:
+    """Move every young object to the old generation; False (nothing done)
+    if the user has frozen objects."""
+    if gc_get_freeze_count() != 0:
+        return False
+    gc_freeze()
+    gc_unfreeze()
+    return True
 
 
 cdef inline void lock_wait(PyThread_type_lock lock) noexcept:
@@ -254,25 +286,44 @@ cdef class PersistMap:
                 PyThread_release_lock(shard.lock)
         return value
 
-    cdef list _shard_items(self, _Shard shard):
-        """A snapshot of one shard's items, raw values decoded (outside the
-        lock) and installed in place under a single lock."""
-        cdef list items = PyDict_Items(shard.data)
-        cdef list decoded = []
-        cdef Py_ssize_t i
-        for i in range(len(items)):
-            key, value = items[i]
+    cdef int _read_shard(self, _Shard shard, list out, bint pairs,
+                         bint promote) except -1:
+        """Append the values of ``shard`` (``(key, value)`` pairs if ``pairs``)
+        to ``out``, raw values decoded (outside the lock, young objects
+        promoted after each if ``promote``: see keep_out_of_young_gc) and then
+        installed in place under a single try of the lock."""
+        cdef dict snapshot = shard.data.copy()    # one atomic copy, no per-item objects
+        cdef list raw_keys = [], raws = [], decoded = []
+        cdef PyObject* key
+        cdef PyObject* item
+        cdef Py_ssize_t pos = 0, i
+        while PyDict_Next(snapshot, &pos, &key, &item):
+            value = <object>item
             if type(value) is _Raw:
-                items[i] = (key, self._decode_raw(key, <_Raw>value))
-                decoded.append((key, value, items[i][1]))
+                value = self._decode_raw(<object>key, <_Raw>item)
+                raw_keys.append(<object>key)
+                raws.append(<object>item)
+                decoded.append(value)
+                if promote:
+                    promote = keep_out_of_young_gc()
+            out.append((<object>key, value) if pairs else value)
         if decoded and PyThread_acquire_lock(shard.lock, NOWAIT_LOCK):
             try:
-                for key, raw, value in decoded:
-                    if shard.data.get(key) is raw:
-                        shard.data[key] = value
+                for i in range(len(raws)):
+                    if shard.data.get(raw_keys[i]) is raws[i]:
+                        shard.data[raw_keys[i]] = decoded[i]
             finally:
                 PyThread_release_lock(shard.lock)
-        return items
+        return 0
+
+    cdef list _read_all(self, bint pairs):
+        """Every value (or item) of the map, decoding what is still raw."""
+        self.open_writer()
+        cdef list out = []
+        cdef _Shard shard
+        for shard in self.shards:
+            self._read_shard(shard, out, pairs, GENERATIONAL_GC)
+        return out
 
     cdef long long _log(self, WalWriter writer, object key, const char* k,
                         Py_ssize_t klen, object data, int durability) except -1:
@@ -417,28 +468,12 @@ cdef class PersistMap:
         return out
 
     def items(self):
-        """A list of ``(key, value)`` pairs."""
-        self.open_writer()
-        cdef list out = []
-        cdef _Shard shard
-        for shard in self.shards:
-            out.extend(self._shard_items(shard))
-        return out
+        """A list of ``(key, value)`` pairs (raw values decoded in one pass)."""
+        return self._read_all(True)
 
     def values(self):
-        """A list of the values."""
-        self.open_writer()
-        cdef list out = []
-        cdef list values
-        cdef _Shard shard
-        for shard in self.shards:
-            values = PyDict_Values(shard.data)
-            for value in values:
-                if type(value) is _Raw:     # decode this shard's raw values
-                    values = [value for _, value in self._shard_items(shard)]
-                    break
-            out.extend(values)
-        return out
+        """A list of the values (raw values decoded in one pass)."""
+        return self._read_all(False)
 
     def __iter__(self):
         return iter(self.keys())
@@ -556,9 +591,13 @@ cdef class PersistMap:
     def _adopt(self, PersistMap other):
         """Take over the records of a raw map (registered after open)."""
         cdef _Shard shard
+        cdef PyObject* key
+        cdef PyObject* value
+        cdef Py_ssize_t pos
         for shard in other.shards:
-            for key, value in PyDict_Items(shard.data):
-                self.shard_for(key).data[key] = value
+            pos = 0     # PyDict_Next: no (key, value) tuple for the GC to count
+            while PyDict_Next(shard.data, &pos, &key, &value):
+                self.shard_for(<object>key).data[<object>key] = <object>value
 
     def _clear(self):
         cdef _Shard shard
