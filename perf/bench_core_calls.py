@@ -177,28 +177,34 @@ def mixed(kind: str, threads: int, rounds: int = 7) -> None:
 
 
 def calls(op: str, kind: str, n: int) -> None:
-    """``n`` calls of ``op`` on a map of ``kind`` (for callgrind)."""
+    """``n`` calls of ``op`` (get, set_async, encode, dict_get, dict_set) on a
+    map of ``kind`` or a dict of the same items (for callgrind)."""
     value_type, make_value = _values(kind)
     folder = tempfile.mkdtemp(prefix="persist-bench-")
     m = persist.open_single_map(os.path.join(folder, "c.db"), value_type)
     m.store.sync_interval = 3600.0
     keys = [f"key:{i}" for i in range(1000)]
+    plain = {}
     for i, key in enumerate(keys):
         m.set_async(key, make_value(i))
+        plain[key] = make_value(i)
     value = make_value(-1)
-    encode = persist.codec_for(value_type).encode
-    work = [keys[i % 1000] for i in range(n)]
-    if op == "get":
-        get = m.get
-        for key in work:
-            get(key)
-    elif op == "set_async":
-        put = m.set_async
-        for key in work:
-            put(key, value)
+    call = {
+        "get": m.get,
+        "set_async": m.set_async,
+        "encode": persist.codec_for(value_type).encode,
+        "dict_get": plain.get,
+        "dict_set": plain.__setitem__,
+    }[op]
+    if op == "encode":
+        for _key in [keys[i % 1000] for i in range(n)]:
+            call(value)
+    elif op.endswith("get"):
+        for key in [keys[i % 1000] for i in range(n)]:
+            call(key)
     else:
-        for _key in work:
-            encode(value)
+        for key in [keys[i % 1000] for i in range(n)]:
+            call(key, value)
     m.store.close()
 
 

@@ -48,8 +48,6 @@
 # per-object locks), PersistMap.writer, WalWriter.accepting/failure/
 # file_records read outside mu, and _Shard.owner read by the deadlock check.
 
-from cpython.pythread cimport PyThread_type_lock
-
 
 cdef extern from "<pthread.h>" nogil:
     ctypedef struct pthread_mutex_t:
@@ -67,11 +65,12 @@ cdef class _Raw:
 cdef class _Shard:
     """One slice of a map: a dict and the lock its writers hold."""
     cdef dict data
-    cdef PyThread_type_lock lock
+    cdef pthread_mutex_t mu
     cdef unsigned long owner   # thread holding the lock (re-entrant for update fns)
     cdef int depth
 
     cdef int acquire(self) except -1
+    cdef bint try_lock(self) noexcept
     cdef int _wait(self, unsigned long me) except -1
     cdef void release(self) noexcept
 
@@ -154,7 +153,7 @@ cdef class PersistMap:
     cdef dict pending              # key -> encoded value or None; guarded by writer.mu
 
     cdef inline _Shard shard_for(self, object key)
-    cdef WalWriter open_writer(self)
+    cdef inline WalWriter open_writer(self)
     cdef object _decode_raw(self, object key, _Raw raw)
     cdef object _materialize(self, _Shard shard, object key, _Raw raw)
     cdef int _read_shard(self, _Shard shard, list out, bint pairs,

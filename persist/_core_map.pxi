@@ -11,9 +11,8 @@ cimport cython
 from cpython.dict cimport PyDict_Items, PyDict_Keys, PyDict_Next, PyDict_Values
 from cpython.object cimport PyObject
 from cpython.pythread cimport (
-    PY_LOCK_ACQUIRED, NOWAIT_LOCK, WAIT_LOCK, PyLockStatus, PyThread_acquire_lock,
-    PyThread_allocate_lock, PyThread_free_lock, PyThread_get_thread_ident,
-    PyThread_release_lock,
+    NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock,
+    PyThread_get_thread_ident, PyThread_release_lock, PyThread_type_lock,
 )
 from types import GenericAlias
 import gc
@@ -21,9 +20,8 @@ import sysconfig
 
 from persist.errors import DeadlockError, DecodeError, NotOpenError
 
-cdef extern from "pythread.h":
-    PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock, long long microseconds,
-                                             int intr_flag) nogil
+cdef extern from "<pthread.h>" nogil:
+    int pthread_mutex_timedlock(pthread_mutex_t*, const timespec*)
 
 cdef enum Durability:
     MEMORY = 0      # memory only (set_in_memory, update_in_memory)
@@ -39,7 +37,7 @@ cdef enum UpdateState:
 
 cdef object MISSING = object()
 DEFAULT_SHARDS = 16
-cdef long long WAKE_US = 20000      # a shard-lock wait wakes this often
+cdef long SHARD_WAKE_NS = 20000000  # a shard-lock wait wakes this often
 
 # Who waits for which shard, for the deadlock check (guarded by graph_lock).
 cdef PyThread_type_lock graph_lock = PyThread_allocate_lock()
@@ -119,31 +117,41 @@ cdef inline _Raw make_raw(bytes data, Py_ssize_t line):
 
 @cython.final
 cdef class _Shard:
+    # The lock is a bare pthread mutex: an uncontended take and release cost
+    # two atomic operations, where PyThread_acquire_lock's timed path costs
+    # several times that on every write.  Only its owner releases it.
     def __cinit__(self):
         self.data = {}
-        self.lock = PyThread_allocate_lock()
-        if self.lock == NULL:
+        if pthread_mutex_init(&self.mu, NULL) != 0:
             raise MemoryError()
 
     def __dealloc__(self):
-        if self.lock != NULL:
-            PyThread_free_lock(self.lock)
+        pthread_mutex_destroy(&self.mu)
 
     cdef int acquire(self) except -1:
-        cdef unsigned long me = PyThread_get_thread_ident()
+        cdef unsigned long me
+        if pthread_mutex_trylock(&self.mu) == 0:
+            self.owner = PyThread_get_thread_ident()
+            self.depth = 1
+            return 0
+        me = PyThread_get_thread_ident()
         if self.depth and self.owner == me:
             self.depth += 1     # a write from inside an update fn of this shard
             return 0
-        if not PyThread_acquire_lock(self.lock, NOWAIT_LOCK):
-            self._wait(me)
+        self._wait(me)
         self.owner = me
         self.depth = 1
         return 0
 
+    cdef bint try_lock(self) noexcept:
+        """Take the lock if it is free at once (never re-entrant)."""
+        return pthread_mutex_trylock(&self.mu) == 0
+
     cdef int _wait(self, unsigned long me) except -1:
-        """Wait for the lock without the GIL, WAKE_US at a time (signal
+        """Wait for the lock without the GIL, SHARD_WAKE_NS at a time (signal
         handlers run in between), refusing a wait that would never end."""
-        cdef PyLockStatus got
+        cdef int got
+        cdef timespec ts
         lock_wait(graph_lock)
         try:
             refuse_cycle(self, me)
@@ -153,8 +161,9 @@ cdef class _Shard:
         try:
             while True:
                 with nogil:
-                    got = PyThread_acquire_lock_timed(self.lock, WAKE_US, 0)
-                if got == PY_LOCK_ACQUIRED:
+                    deadline_in(&ts, SHARD_WAKE_NS)
+                    got = pthread_mutex_timedlock(&self.mu, &ts)
+                if got == 0:
                     return 0
                 PyErr_CheckSignals()
                 lock_wait(graph_lock)   # the owner may have started waiting since
@@ -171,7 +180,7 @@ cdef class _Shard:
         self.depth -= 1
         if self.depth == 0:
             self.owner = 0
-            PyThread_release_lock(self.lock)
+            pthread_mutex_unlock(&self.mu)
 
 
 @cython.final
@@ -241,7 +250,7 @@ cdef class PersistMap:
     cdef inline _Shard shard_for(self, object key):
         return <_Shard>self.shards[<size_t>hash(key) & <size_t>self.mask]
 
-    cdef WalWriter open_writer(self):
+    cdef inline WalWriter open_writer(self):
         cdef WalWriter writer = self.writer
         if writer is None:
             raise NotOpenError(
@@ -275,7 +284,7 @@ cdef class PersistMap:
         """Decode a value loaded from disk and keep the result in its place
         if the shard's lock is free at once (a reader never waits for it)."""
         value = self._decode_raw(key, raw)
-        if PyThread_acquire_lock(shard.lock, NOWAIT_LOCK):
+        if shard.try_lock():
             try:
                 current = shard.data.get(key, MISSING)
                 if current is raw:
@@ -283,7 +292,7 @@ cdef class PersistMap:
                 elif current is not MISSING and type(current) is not _Raw:
                     value = current     # a writer replaced it meanwhile: newest wins
             finally:
-                PyThread_release_lock(shard.lock)
+                pthread_mutex_unlock(&shard.mu)
         return value
 
     cdef int _read_shard(self, _Shard shard, list out, bint pairs,
@@ -307,13 +316,13 @@ cdef class PersistMap:
                 if promote:
                     promote = keep_out_of_young_gc()
             out.append((<object>key, value) if pairs else value)
-        if decoded and PyThread_acquire_lock(shard.lock, NOWAIT_LOCK):
+        if decoded and shard.try_lock():
             try:
                 for i in range(len(raws)):
                     if shard.data.get(raw_keys[i]) is raws[i]:
                         shard.data[raw_keys[i]] = decoded[i]
             finally:
-                PyThread_release_lock(shard.lock)
+                pthread_mutex_unlock(&shard.mu)
         return 0
 
     cdef list _read_all(self, bint pairs):
@@ -427,6 +436,7 @@ cdef class PersistMap:
 
     # -- reads --------------------------------------------------------------
 
+    @cython.binding(False)   # METH_FASTCALL method, no cyfunction layer
     def get(self, key, default=None):
         """Return the value of ``key``, or ``default``."""
         cdef bint found
@@ -486,18 +496,22 @@ cdef class PersistMap:
 
     # -- writes -------------------------------------------------------------
 
+    @cython.binding(False)   # METH_FASTCALL method, no cyfunction layer
     def set_async(self, key, value):
         """Set in memory now; the background sync writes it to the WAL."""
         self._write(key, value, ASYNC)
 
+    @cython.binding(False)   # METH_FASTCALL method, no cyfunction layer
     def set(self, key, value):
         """Set and write the record (write(2)) before returning."""
         self._write(key, value, SYNC)
 
+    @cython.binding(False)   # METH_FASTCALL method, no cyfunction layer
     def set_fsync(self, key, value):
         """Set, write and fsync before returning."""
         self._write(key, value, FSYNC)
 
+    @cython.binding(False)   # METH_FASTCALL method, no cyfunction layer
     def set_in_memory(self, key, value):
         """Set in memory only; persisted by a later write of the key or a shrink."""
         self._write(key, value, MEMORY)
@@ -505,14 +519,17 @@ cdef class PersistMap:
     def __setitem__(self, key, value):
         self._write(key, value, SYNC)
 
+    @cython.binding(False)   # METH_FASTCALL method, no cyfunction layer
     def delete_async(self, key):
         """Delete in memory now, in the WAL at the next background sync."""
         return self._remove(key, ASYNC)
 
+    @cython.binding(False)   # METH_FASTCALL method, no cyfunction layer
     def delete(self, key):
         """Delete and write the record before returning; False if absent."""
         return self._remove(key, SYNC)
 
+    @cython.binding(False)   # METH_FASTCALL method, no cyfunction layer
     def delete_fsync(self, key):
         """Delete, write and fsync before returning; False if absent."""
         return self._remove(key, FSYNC)

@@ -171,12 +171,14 @@ def test_two_threads_reading_at_once_leave_the_gc_as_it_was(db_path, enabled):
 
 
 def test_objects_the_user_froze_stay_frozen(loaded):
-    """With frozen objects around the bulk read leaves the generations alone."""
+    """With frozen objects around the bulk read leaves the generations alone
+    (a few frozen objects may die meanwhile; an unfreeze would leave none)."""
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
+        assert frozen > 1000
         assert dict(loaded.items()) == expected_items()
-        assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() > frozen // 2
     finally:
         gc.unfreeze()
 
