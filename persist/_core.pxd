@@ -154,6 +154,7 @@ cdef class PersistMap:
 
     cdef inline _Shard shard_for(self, object key)
     cdef inline WalWriter open_writer(self)
+    cdef int refuse_closed(self) except -1
     cdef object _decode_raw(self, object key, _Raw raw)
     cdef object _materialize(self, _Shard shard, object key, _Raw raw)
     cdef int _read_shard(self, _Shard shard, list out, bint pairs,

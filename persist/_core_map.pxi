@@ -253,9 +253,14 @@ cdef class PersistMap:
     cdef inline WalWriter open_writer(self):
         cdef WalWriter writer = self.writer
         if writer is None:
-            raise NotOpenError(
-                self.why_closed or f"map {self.name!r}: the store is not open")
+            self.refuse_closed()
         return writer
+
+    cdef int refuse_closed(self) except -1:
+        """Raise the NotOpenError of a map whose store is not open (out of
+        line, so the open check inlined into every call stays small)."""
+        raise NotOpenError(
+            self.why_closed or f"map {self.name!r}: the store is not open")
 
     cdef object _lookup(self, object key, bint *found):
         self.open_writer()
