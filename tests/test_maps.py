@@ -1,6 +1,7 @@
 """PersistMap: every call of the API table, its return values and its
 durability level, checked in the file bytes and after a reopen."""
 
+import json
 import typing
 
 import pytest
@@ -786,3 +787,39 @@ def test_map_keeps_working_after_reopen(db_path):
         store.close()
     with persist.Store(db_path) as s:
         assert s.map("m", int)["k"] == 2
+
+
+def test_bulk_read_never_overwrites_a_write_made_while_it_decodes(db_path):
+    """values() decodes outside the shard lock and then installs the decoded
+    values; a key written meanwhile keeps the written value (newest wins).
+    "trigger" is loaded last, so keys of its shard are decoded before the
+    write (200 keys over 16 shards: some share its shard)."""
+
+    class Note:
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+    keys = [f"k{i}" for i in range(200)]
+    notes = None
+
+    def decode(data: bytes) -> Note:
+        text = json.loads(data)
+        if text == "trigger":  # a writer runs in the middle of the bulk read
+            for key in keys:
+                notes.set_in_memory(key, Note("written"))
+        return Note(text)
+
+    persist.register_codec(Note, lambda n: json.dumps(n.text).encode(), decode)
+    with persist.Store(db_path) as store:
+        m = store.map("notes", Note)
+        for key in keys:
+            m.set(key, Note("loaded"))
+        m.set("trigger", Note("trigger"))
+    with persist.Store(db_path) as store:
+        notes = store.map("notes", Note)
+        assert {note.text for note in notes.values()} <= {
+            "trigger",
+            "loaded",
+            "written",
+        }
+        assert {key: notes[key].text for key in keys} == dict.fromkeys(keys, "written")
