@@ -8,7 +8,7 @@
 #                       threads (join), Store._shrink_lock,
 #                       Store._refresh_lock, the leader role
 #   Store._shrink_lock  held for a whole shrink: waits for the leader role
-#   _Shard.lock         held while a key's memory changes and its record is
+#   _Shard.mu           held while a key's memory changes and its record is
 #                       queued, and while an update fn runs (re-entrant for
 #                       its owner): the fn may wait for anything, including
 #                       the two locks above (a read-only store's fn: see
