@@ -1,6 +1,6 @@
 """Measurements of the core's hot paths: load + decode, and get / set_async.
 
-    python perf/bench_core_calls.py make FILE [MB]     write ~MB of ComplexRecords
+    python perf/bench_core_calls.py make FILE [MB]     write ~MB of LoadRecords
     python perf/bench_core_calls.py load FILE          open + values(), RSS after open
     python perf/bench_core_calls.py orjson FILE        read + orjson.loads every value
     python perf/bench_core_calls.py mixed {user,str} THREADS [ROUNDS]
@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 
-from persist.schemas.bench import ComplexRecord, Meta
+from persist.schemas.bench import LoadMeta, LoadRecord
 from persist.schemas.examples import User
 
 import persist
@@ -34,26 +34,21 @@ KEYS = 100_000
 OPS = 1_000_000
 
 
-def _record(i: int) -> ComplexRecord:
-    """A record shaped like go-persist's benchmark record (~1.2 KB of JSON)."""
-    return ComplexRecord(
-        id=i,
+def _record(i: int) -> LoadRecord:
+    """go-persist's load benchmark record (~1.2 KB of JSON)."""
+    return LoadRecord(
+        id=f"id-{i}",
         name=f"record {i}",
-        score=i / 7,
-        active=bool(i & 1),
-        tags=["alpha", "beta", "x" * 1024],  # Go's 1,024-char Data
-        counts={"views": i, "likes": i % 100},
-        meta=Meta(created=1_700_000_000 + i, source="bench", version=2),
-        parent=f"description of record {i}".ljust(42, "."),
-        history=[],
-        ratio=None,
+        description=f"description of record {i}".ljust(42, "."),
+        data="x" * 1024,
+        meta=LoadMeta(1_700_000_000 + i, 1_700_000_100 + i, ["alpha", "beta", "gamma"]),
     )
 
 
 def make(path: str, megabytes: float = 250.0) -> None:
     """Write records until the file holds about ``megabytes`` MB."""
     target = int(megabytes * 1e6)
-    m = persist.open_single_map(path, ComplexRecord)
+    m = persist.open_single_map(path, LoadRecord)
     i = 0
     while i % 10_000 or os.path.getsize(path) < target:
         m.set_async(f"record:{i}", _record(i))
@@ -73,7 +68,7 @@ def load(path: str) -> None:
     """Time open and values(); report the RSS growth of open against the file."""
     before = _rss()
     t0, c0 = time.perf_counter(), time.process_time()
-    m = persist.open_single_map(path, ComplexRecord)
+    m = persist.open_single_map(path, LoadRecord)
     t1, c1 = time.perf_counter(), time.process_time()
     after_open = _rss()
     values = m.values()
