@@ -163,6 +163,7 @@ cdef class PersistMap:
     cdef object _lookup(self, object key, bint *found)
     cdef int _write(self, object key, object value, int durability) except -1
     cdef bint _remove(self, object key, int durability) except -1
+    cdef object _take(self, object key, int durability, bint decode)
     cdef object _update(self, object key, object fn, int durability)
     cdef long long _log(self, WalWriter writer, object key, const char* k,
                         Py_ssize_t klen, object data, int durability) except -1

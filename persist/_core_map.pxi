@@ -14,6 +14,7 @@ from cpython.pythread cimport (
     NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock,
     PyThread_get_thread_ident, PyThread_release_lock, PyThread_type_lock,
 )
+from collections.abc import Mapping, MutableMapping
 from types import GenericAlias
 import gc
 import sysconfig
@@ -373,6 +374,12 @@ cdef class PersistMap:
         return 0
 
     cdef bint _remove(self, object key, int durability) except -1:
+        return self._take(key, durability, False) is not MISSING
+
+    cdef object _take(self, object key, int durability, bint decode):
+        """Delete ``key`` with ``durability``; return its value (decoded first
+        if ``decode``: a value that cannot be decoded is a DecodeError and
+        stays), or MISSING if there was none."""
         cdef WalWriter writer = self.open_writer()
         cdef Py_ssize_t klen
         cdef const char* k
@@ -391,15 +398,18 @@ cdef class PersistMap:
         cdef long long end = 0
         shard.acquire()
         try:
-            if key not in shard.data:
-                return False
+            value = shard.data.get(key, MISSING)
+            if value is MISSING:
+                return MISSING
+            if decode and type(value) is _Raw:
+                value = self._decode_raw(key, <_Raw>value)
             end = self._log(writer, key, k, klen, None, durability)
             del shard.data[key]
         finally:
             shard.release()
         if end:
             writer.commit(end, durability == FSYNC)
-        return True
+        return value
 
     cdef object _update(self, object key, object fn, int durability):
         cdef WalWriter writer = self.open_writer()
@@ -547,12 +557,39 @@ cdef class PersistMap:
         """Change the value with ``fn(upd)`` atomically; WAL at the next sync."""
         return self._update(key, fn, ASYNC)
 
-    def update(self, key, fn):
-        """Change the value with ``fn(upd)`` atomically; written before return.
+    def update(self, *args, **kwargs):
+        """``update(key, fn)``: change one value atomically; or, as
+        ``dict.update``, ``update(mapping_or_pairs, **pairs)``: set each pair.
 
-        Returns ``(value or None, exists)``.  If ``fn`` raises, nothing changes.
+        ``update(key, fn)`` calls ``fn(upd)`` on an :class:`Update` holding a
+        copy of the value (holding the key's shard), then stores, deletes or
+        leaves the value as ``upd`` says, written before return; returns
+        ``(value or None, exists)``.  If ``fn`` raises, nothing changes.
+        The forms are told apart by the first argument: a ``str`` is a key
+        (no ``dict.update`` argument is a str).  Either way every write has
+        the durability of ``set``.
         """
-        return self._update(key, fn, SYNC)
+        if args and isinstance(args[0], str):
+            if len(args) == 2 and not kwargs:
+                return self._update(args[0], args[1], SYNC)
+            if len(args) == 1 and kwargs.keys() == {"fn"}:
+                return self._update(args[0], kwargs["fn"], SYNC)
+            raise TypeError("update(key, fn) takes a key and a function")
+        if len(args) > 1:
+            raise TypeError(f"update expected at most 1 argument, got {len(args)}")
+        if args:
+            other = args[0]
+            if isinstance(other, Mapping):
+                for key in other:
+                    self._write(key, other[key], SYNC)
+            elif hasattr(other, "keys"):
+                for key in other.keys():
+                    self._write(key, other[key], SYNC)
+            else:
+                for key, value in other:
+                    self._write(key, value, SYNC)
+        for key, value in kwargs.items():
+            self._write(key, value, SYNC)
 
     def update_fsync(self, key, fn):
         """Like ``update``, and fsync'd before returning."""
@@ -561,6 +598,66 @@ cdef class PersistMap:
     def update_in_memory(self, key, fn):
         """Like ``update``, in memory only."""
         return self._update(key, fn, MEMORY)
+
+    # -- the rest of the mapping protocol (MutableMapping) --------------------
+
+    def pop(self, key, default=MISSING):
+        """Delete ``key`` (written before return, as ``delete``) and return
+        its value; ``default`` if absent, or KeyError without one."""
+        value = self._take(key, SYNC, True)
+        if value is not MISSING:
+            return value
+        if default is MISSING:
+            raise KeyError(key)
+        return default
+
+    def popitem(self):
+        """Delete some key (written before return) and return ``(key, value)``;
+        KeyError if the map is empty."""
+        cdef _Shard shard
+        while True:
+            self.open_writer()
+            for shard in self.shards:
+                for key in shard.data:
+                    break
+                else:
+                    continue
+                value = self._take(key, SYNC, True)
+                if value is not MISSING:
+                    return key, value
+                break   # another thread took it meanwhile: look again
+            else:
+                raise KeyError("popitem(): the map is empty")
+
+    def setdefault(self, key, default=None):
+        """Return the value of ``key``; if absent, first set it to ``default``
+        (written before return), atomically."""
+        def keep_or_set(Update upd):
+            if upd.exists:
+                upd.cancel()
+            else:
+                upd.set(default)
+        return self._update(key, keep_or_set, SYNC)[0]
+
+    def clear(self):
+        """Delete every key: written before return (one write for them all)."""
+        cdef _Shard shard
+        self.open_writer()
+        for shard in self.shards:
+            for key in list(shard.data):
+                self._remove(key, ASYNC)
+        self.store.sync()
+
+    def copy(self):
+        """A ``dict`` of the items (the values themselves, not copies)."""
+        return dict(self.items())
+
+    def __eq__(self, other):
+        if isinstance(other, PersistMap) or isinstance(other, Mapping):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None     # mutable and compared by contents, as a dict
 
     def sync(self):
         """Write the pending async changes to the file now (no fsync)."""
@@ -671,3 +768,6 @@ def _after_fork_in_child():
     global graph_lock
     graph_lock = PyThread_allocate_lock()
     waiting_for.clear()
+
+
+MutableMapping.register(PersistMap)
