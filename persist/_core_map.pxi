@@ -413,6 +413,8 @@ cdef class PersistMap:
 
     cdef object _update(self, object key, object fn, int durability):
         cdef WalWriter writer = self.open_writer()
+        if writer.readonly and durability != MEMORY:
+            writer.check_accepting()    # refused before fn runs under the lock
         cdef Py_ssize_t klen
         cdef const char* k = key_utf8(key, &klen)
         cdef _Shard shard = self.shard_for(key)

@@ -631,18 +631,18 @@ class Store:
         """refresh() of a replaced or shortened file: load it whole into
         staging maps, then make every map hold exactly their records."""
         fd = _core.sys_open(writer.path, os.O_RDONLY | os.O_CLOEXEC)
-        staged: dict[_core.PersistMap[Any], _core.PersistMap[Any]] = {}
+        staged: dict[int, _core.PersistMap[Any]] = {}  # by id: maps are unhashable
 
         def route(name: str | None) -> _core.PersistMap[Any]:
             target = self._route_locked(name)
-            if target not in staged:
-                staged[target] = _core.PersistMap(None, name, None, None, b"")
-            return staged[target]
+            if id(target) not in staged:
+                staged[id(target)] = _core.PersistMap(None, name, None, None, b"")
+            return staged[id(target)]
 
         try:
             end, _, records = _core.load(fd, writer.path, route)
             for target in self._all_maps():
-                _core.replace_contents(target, staged.get(target))
+                _core.replace_contents(target, staged.get(id(target)))
         except BaseException:
             os.close(fd)
             raise

@@ -261,6 +261,12 @@ WRITES = {
     "update": lambda s, p: p.update("a", lambda u: u.set(Point(0, 0))),
     "update_async": lambda s, p: p.update_async("a", lambda u: u.delete()),
     "update_fsync": lambda s, p: p.update_fsync("new", lambda u: u.set(Point(0, 0))),
+    "pop": lambda s, p: p.pop("a"),
+    "popitem": lambda s, p: p.popitem(),
+    "setdefault": lambda s, p: p.setdefault("new", Point(0, 0)),
+    "clear": lambda s, p: p.clear(),
+    "dict_update": lambda s, p: p.update({"a": Point(0, 0)}),
+    "update_cancelled": lambda s, p: p.update("a", lambda u: u.cancel()),
     "store_set": lambda s, p: s.set("bare", 1),
     "store_delete": lambda s, p: s.delete("bare"),
     "sync": lambda s, p: s.sync(),
@@ -287,6 +293,24 @@ def test_every_write_raises_read_only_error_and_changes_nothing(
     store.close()
     assert read_bytes(db_path) == before
     assert sorted(os.listdir(db_path.parent)) == [db_path.name]  # no temp file
+
+
+def test_an_update_function_does_not_run_on_a_read_only_store(db_path: Path) -> None:
+    """update/update_async/update_fsync refuse before calling the function (it
+    could otherwise wait, under its shard's lock, for a refresh)."""
+    with persist.Store(db_path) as owner:
+        owner.map("p", Point).set("a", Point(1, 2))
+    calls: list[str] = []
+    with persist.Store(db_path, readonly=True) as store:
+        p = store.map("p", Point)
+        for update in (p.update, p.update_async, p.update_fsync):
+            with pytest.raises(ReadOnlyError):
+                update("a", lambda u: calls.append("ran"))
+        assert p.update_in_memory("a", lambda u: u.set(Point(3, 6))) == (
+            Point(3, 6),
+            True,
+        )
+    assert calls == []
 
 
 def test_read_only_error_is_a_persist_error() -> None:
