@@ -58,6 +58,21 @@ EXPECTED: dict[str, tuple[str, dict[str, str]]] = {
             + 'S system_config\n{"Debug":true,"MaxConnections":200}\n'
         },
     ),
+    "reader.py": (
+        "at open: [('ACME', Price(symbol='ACME', cents=1250))]\n"
+        "set INIT 990: RefreshResult(records=1, reloaded=False) "
+        "[('ACME', Price(symbol='ACME', cents=1250)), "
+        "('INIT', Price(symbol='INIT', cents=990))]\n"
+        "set ACME 1300: RefreshResult(records=1, reloaded=False) "
+        "[('ACME', Price(symbol='ACME', cents=1300)), "
+        "('INIT', Price(symbol='INIT', cents=990))]\n"
+        "delete INIT: RefreshResult(records=1, reloaded=False) "
+        "[('ACME', Price(symbol='ACME', cents=1300))]\n"
+        "shrink: RefreshResult(records=1, reloaded=True) "
+        "[('ACME', Price(symbol='ACME', cents=1300))]\n"
+        "writing here: ReadOnlyError\n",
+        {"prices.db": HEADER + 'S :ACME\n{"Symbol":"ACME","Cents":1300}\n'},
+    ),
     "session_store.py": (
         "expired: 2\n"
         "logged in: user0 (300 requests), user1 (300 requests), "
