@@ -14,14 +14,8 @@ build: venv            ## compile the core in place (for working on the .pyx)
 test: venv             ## install as a user would, then run the suite on the install
 	$(VENV)/bin/pip install -q '.[test]' && $(VENV)/bin/pytest
 
-lint: venv             ## ruff, cython-lint, and mypy --strict on the installed package
-	$(VENV)/bin/pip install -q '.[lint]'
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
-	$(VENV)/bin/cython-lint persist/*.pyx persist/*.pxi persist/*.pxd
-	# from outside the checkout, so that mypy reads the installed package
-	# (codegen/ and schemas/ install as persist.codegen and persist.schemas)
-	cd / && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml \
-		-p persist $(CURDIR)/examples
+lint: venv             ## ruff, cython-lint, mypy --strict (package, examples, README)
+	bash .ci/lint $(VENV)
 
 demo: venv
 	$(VENV)/bin/pip install -q . && $(VENV)/bin/persist demo

@@ -166,7 +166,7 @@ def cythonize_schemas(
         extensions.append(
             Extension(compiled_module_name(module.__name__), [os.path.relpath(path)])
         )
-    return list(cythonize(extensions, **options))
+    return list(cythonize(extensions, **options))  # type: ignore[no-untyped-call]
 
 
 def _import_from(module_name: str, root: Path) -> ModuleType:
@@ -213,7 +213,7 @@ def _build_in_place(pyx: Path, name: str) -> Path:
     from setuptools.command.build_ext import build_ext
 
     with tempfile.TemporaryDirectory(prefix="persist-codegen-") as temp:
-        [extension] = cythonize(
+        [extension] = cythonize(  # type: ignore[no-untyped-call]
             [Extension(name, [str(pyx)])],
             build_dir=temp,
             quiet=True,

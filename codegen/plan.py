@@ -401,7 +401,7 @@ def _plain_init(cls: type) -> bool:
         return False
     return all(
         field.init and field.validator is None and field.converter is None
-        for field in attrs.fields(cls)
+        for field in attrs.fields(typing.cast(Any, cls))
     )
 
 

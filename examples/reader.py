@@ -50,12 +50,13 @@ def main() -> None:
         stdout=subprocess.PIPE,
         text=True,
     ) as process:
-        assert process.stdin is not None and process.stdout is not None
+        to_owner, from_owner = process.stdin, process.stdout
+        assert to_owner is not None and from_owner is not None
 
         def tell(command: str) -> None:
-            process.stdin.write(command + "\n")
-            process.stdin.flush()
-            assert process.stdout.readline() == "done\n"
+            to_owner.write(command + "\n")
+            to_owner.flush()
+            assert from_owner.readline() == "done\n"
 
         tell("set ACME 1250")
         prices = persist.open_single_map("prices.db", Price, readonly=True)
@@ -70,7 +71,7 @@ def main() -> None:
         except persist.ReadOnlyError:
             print("writing here: ReadOnlyError")
         prices.store.close()
-        process.stdin.close()
+        to_owner.close()
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 """C-level JSON helpers shared by the compiled schema codecs (hand-written).
 
 Generated modules (``persist.codegen.emit_cython``) and the plan-driven
-codecs (``persist._plancodec``) cimport this one: a growable byte buffer with writers for every JSON value persist writes, and
-parser primitives that read a value of a declared type straight from bytes.
+codecs (``persist._plancodec``) cimport this one: a growable byte buffer with
+writers for every JSON value persist writes, and parser primitives that read
+a value of a declared type straight from bytes.
 Both follow :mod:`persist._json` byte for byte.
 
 Every helper handles the plain case only and raises :class:`Unsupported`
@@ -1115,8 +1116,8 @@ cdef object read_enum(Parser* p, object enum_cls):
     cdef type kind = type(value)
     cdef PyObject* table
     cdef PyObject* member
-    if type(enum_cls) is _EnumType and (kind is str or kind is int or kind is float
-                                         or kind is bool or value is None):
+    if type(enum_cls) is _EnumType and (
+            kind is str or kind is int or kind is float or kind is bool or value is None):
         # the class's own attribute, without EnumType.__getattr__'s Python hook
         table = _PyType_Lookup(<PyTypeObject*>enum_cls, _VALUE_TABLE)
         if table != NULL and type(<object>table) is dict:

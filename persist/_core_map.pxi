@@ -102,8 +102,9 @@ cdef int refuse_cycle(_Shard shard, unsigned long me) except -1:
 
 @cython.final
 @cython.freelist(256)
-@cython.no_gc   # holds only bytes: it cannot be part of a cycle, so loading
-                # a million of them does not wake the cyclic GC again and again
+# no_gc: it holds only bytes, so it cannot be part of a cycle, and loading a
+# million of them does not wake the cyclic GC again and again
+@cython.no_gc
 cdef class _Raw:
     def __repr__(self):
         return f"<raw line {self.line}: {self.data[:60]!r}>"

@@ -26,9 +26,9 @@ cdef class _LoadState:
     cdef Py_ssize_t records
     cdef Py_ssize_t line          # line number of the next record's first line
     cdef long long offset        # file offset of the next record
-    cdef list ops                 # None: apply each record at once; else
-                                  # collect map, key, _Raw (None: a delete), flat:
-                                  # no tuple per record for the cyclic GC to chase
+    # ops: None to apply each record at once; else collect map, key, _Raw
+    # (None: a delete), flat: no tuple per record for the cyclic GC to chase
+    cdef list ops
 
     cdef PersistMap map_for(self, const char* name, Py_ssize_t size):
         if size < 0:

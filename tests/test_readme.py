@@ -40,3 +40,7 @@ def test_quick_start_runs_as_written(tmp_path: Path) -> None:
         "RefreshResult(records=0, reloaded=False)",
     ]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["app.db", "users.db"]
+
+
+if __name__ == "__main__":  # make lint type-checks what this prints
+    print(quick_start())
