@@ -24,11 +24,9 @@ bench: venv            ## the README's benchmark tables, full sizes (hours)
 	$(VENV)/bin/pip install -q '.[bench]'
 	mkdir -p perf/results
 	$(VENV)/bin/python perf/gobench.py
-	$(VENV)/bin/python perf/bench_map.py -o perf/results/map.json
 	$(VENV)/bin/python perf/bench_codecs.py -o perf/results/codecs.json
 	$(VENV)/bin/python perf/bench_commit.py --strace -o perf/results/commit.json
 	$(VENV)/bin/python perf/bench_shrink_stall.py -o perf/results/shrink_stall.json
-	$(VENV)/bin/python perf/report.py perf/results/map.json
 	$(VENV)/bin/python perf/report.py perf/results/codecs.json --pivot
 
 bench-quick: venv      ## go-persist's scenarios and load benchmark at small sizes (< 3 min)

@@ -16,7 +16,7 @@ latency drifts by 10x on a shared machine; points of one repeat are seconds
 apart). Each repeat also times a bare ``os.write`` + ``os.fsync`` loop on one
 thread: the disk's floor for one writer.
 
-pyperf is the house tool for single-call timings (bench_map.py,
+pyperf is the house tool for single-call timings (gobench.py,
 bench_codecs.py); a thread-scaling measurement does not fit its model (one
 timed function, loops calibrated by it), so this is a plain script with
 repeats and medians. The machine is shared and noisy: read the ratios, not

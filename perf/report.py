@@ -1,6 +1,6 @@
 """Render pyperf result files as the README's Markdown tables.
 
-    python perf/report.py perf/results/map.json [--baseline dict]
+    python perf/report.py RESULTS.json [--baseline dict]
     python perf/report.py perf/results/codecs.json --pivot [--baseline msgspec]
     python perf/report.py perf/results/scenarios.json --scenarios
     python perf/report.py perf/results/load.json --load
