@@ -11,11 +11,18 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import attrs
-import pytest
-from childlib import fds_of, writes_fail  # noqa: F401 (shared with the children)
+# `python -m pytest` puts the checkout's root on sys.path, and with it a
+# persist/ folder of sources only (unless built in place with `make build`):
+# take it off, so that both `pytest` and `python -m pytest` test the install.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+if not any((_CHECKOUT / "persist").glob("_core*.so")):
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _CHECKOUT]
 
-import persist
+import attrs  # noqa: E402
+import pytest  # noqa: E402
+from childlib import fds_of, writes_fail  # noqa: E402, F401 (shared with the children)
+
+import persist  # noqa: E402
 
 DATA_DIR = Path(__file__).parent / "data"
 GO_DIR = DATA_DIR / "go-persist"
