@@ -7,8 +7,8 @@ VENV ?= .venv
 venv:
 	$(PY) -m venv $(VENV)
 
-build: venv            ## compile the core in place (for working on the .pyx)
-	$(VENV)/bin/pip install -q cython setuptools attrs cattrs ujson
+build: venv            ## editable install, compiled in place (rerun after editing a .pyx)
+	$(VENV)/bin/pip install -q -e '.[test]'
 	$(VENV)/bin/python setup.py build_ext --inplace
 
 test: venv             ## install as a user would, then run the suite on the install
