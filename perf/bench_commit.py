@@ -49,7 +49,7 @@ import tempfile
 import threading
 import time
 
-from machine import machine
+from machine import finish, machine
 from persist.schemas.examples import User
 
 import persist
@@ -324,21 +324,7 @@ def main() -> None:
                 for n in [int(x) for x in args.strace_threads.split(",")]:
                     s = strace_point(m, n, args.seconds)
                     results["strace"].append(s)
-    results["loadavg_at_end"] = os.getloadavg()
-    print(table(results))
-    mach = results["machine"]
-    print(
-        f"\nMachine: {mach['nproc']} CPUs, Python {mach['python']}, "
-        f"git {mach.get('git', '?')}; "
-        "load average (1/5/15 min) at start "
-        + "/".join(f"{x:.1f}" for x in mach["loadavg_at_start"])
-        + ", at end "
-        + "/".join(f"{x:.1f}" for x in results["loadavg_at_end"])
-    )
-    if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
+    finish(results, table(results), args.output)
 
 
 if __name__ == "__main__":

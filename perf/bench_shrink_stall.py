@@ -57,7 +57,7 @@ import threading
 import time
 from array import array
 
-from machine import machine
+from machine import finish, machine
 from persist.schemas.examples import User
 
 import persist
@@ -431,21 +431,7 @@ def main() -> None:
                     file=sys.stderr,
                 )
     results["summary"] = {m: summarize(results["runs"][m]) for m in modes}
-    results["loadavg_at_end"] = os.getloadavg()
-    print(table(results))
-    mach = results["machine"]
-    print(
-        f"\nMachine: {mach['nproc']} CPUs, Python {mach['python']}, "
-        f"git {mach.get('git', '?')}; "
-        "load average (1/5/15 min) at start "
-        + "/".join(f"{x:.1f}" for x in mach["loadavg_at_start"])
-        + ", at end "
-        + "/".join(f"{x:.1f}" for x in results["loadavg_at_end"])
-    )
-    if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
+    finish(results, table(results), args.output)
 
 
 if __name__ == "__main__":

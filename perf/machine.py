@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import subprocess
@@ -40,3 +41,22 @@ def summary(info: dict) -> str:
         f"{info['nproc']} CPUs, Python {info['python']}, {info['platform']}, "
         f"load average at start {load}, git {info.get('git', '?')}"
     )
+
+
+def finish(results: dict, table: str, output: str | None) -> None:
+    """Print a benchmark's table and machine line; keep its results as JSON."""
+    results["loadavg_at_end"] = os.getloadavg()
+    print(table)
+    mach = results["machine"]
+    print(
+        f"\nMachine: {mach['nproc']} CPUs, Python {mach['python']}, "
+        f"git {mach.get('git', '?')}; "
+        "load average (1/5/15 min) at start "
+        + "/".join(f"{x:.1f}" for x in mach["loadavg_at_start"])
+        + ", at end "
+        + "/".join(f"{x:.1f}" for x in results["loadavg_at_end"])
+    )
+    if output:
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        with open(output, "w") as f:
+            json.dump(results, f, indent=2)

@@ -15,7 +15,6 @@ from conftest import (
     HEADER,
     delete_record,
     live_records,
-    open_quiet,
     read_bytes,
     set_record,
 )
@@ -27,11 +26,20 @@ import persist
 mapping_tests = pytest.importorskip("test.mapping_tests")
 
 
+def open_fast(path: Path, auto_shrink: bool = False) -> persist.Store:
+    """An open store whose background sync runs every millisecond (and, with
+    ``auto_shrink``, a shrink check every 5 ms), so the threads race the calls."""
+    s = persist.Store()
+    s.sync_interval = 0.001
+    s.open(path)
+    if auto_shrink:
+        s.start_auto_shrink(0.005, 1.1)
+    return s
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[persist.Store]:
-    """An open store whose background sync never runs: writes reach the file
-    only if the call itself writes them."""
-    s = open_quiet(tmp_path / "m.db")
+    s = open_fast(tmp_path / "m.db")
     yield s
     s.close()
 
@@ -57,7 +65,7 @@ class _Stores:
         self.folder, self.stores = folder, []
 
     def new_map(self) -> persist.PersistMap[Any]:
-        store = open_quiet(self.folder / f"p{len(self.stores)}.db")
+        store = open_fast(self.folder / f"p{len(self.stores)}.db")
         self.stores.append(store)
         return store.map("m", Any)
 
@@ -176,8 +184,12 @@ class Counter:
     n: int
 
 
-def test_setdefault_is_atomic_across_threads(store: persist.Store) -> None:
-    """Eight threads race setdefault on one key: one value wins, all see it."""
+def test_setdefault_is_atomic_across_threads(
+    tmp_path: Path, fast_thread_switching: None
+) -> None:
+    """Eight threads race setdefault on one key, with the background sync and
+    auto-shrink running: one value wins, all see it, one record of it."""
+    store = open_fast(tmp_path / "race.db", auto_shrink=True)
     m = store.map("m", Counter)
     seen: list[Counter] = []
     lock = threading.Lock()
@@ -196,4 +208,5 @@ def test_setdefault_is_atomic_across_threads(store: persist.Store) -> None:
         t.join(30)
     assert len(seen) == 8 and len(set(seen)) == 1
     assert seen[0] == m["k"]
-    assert read_bytes(store.path).count(b"S m:k\n") == 1
+    store.close()
+    assert read_bytes(tmp_path / "race.db").count(b"S m:k\n") == 1
