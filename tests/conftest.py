@@ -21,6 +21,7 @@ if not any((_CHECKOUT / "persist").glob("_core*.so")):
 import attrs  # noqa: E402
 import pytest  # noqa: E402
 from childlib import fds_of, writes_fail  # noqa: E402, F401 (shared with the children)
+from redis_server import RedisServer  # noqa: E402
 
 import persist  # noqa: E402
 
@@ -186,6 +187,26 @@ def go_file(tmp_path: Path) -> Callable[[str], Path]:
         return dest
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session (AOF on, ``appendfsync always``).
+    Tests that stop, kill or reconfigure a server start their own
+    ``RedisServer`` instead."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session server's URL, its data flushed before the test."""
+    assert redis_server.command("FLUSHALL") == b"+OK"
+    return redis_server.url
 
 
 # --------------------------------------------------------------------------
