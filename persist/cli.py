@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from . import _core, _json
+from . import _core, _json  # pyright: ignore[reportPrivateUsage]  # the package's own private module
 from .codecs import codec_for
 from .errors import CorruptWALError, DecodeError, PersistError
 from .repair import repair

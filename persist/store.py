@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, NamedTuple, TypeVar, overload
 
-from . import _core
+from . import _core  # pyright: ignore[reportPrivateUsage]  # the package's own private module
 from ._files import create_like, descriptors_on, lock_file
 from .codecs import codec_for
 from .errors import (
@@ -214,8 +214,9 @@ class Store:
         raw = self._raw_maps.get(name)
         if raw is None:
             prefix = b"" if name is None else f"{name}:".encode()
-            raw = _core.PersistMap(self, name, None, None, prefix)
-            self._raw_maps[name] = raw
+            raw = self._raw_maps[name] = _core.PersistMap[Any](
+                self, name, None, None, prefix
+            )
         return raw
 
     def _all_maps(self) -> list[_core.PersistMap[Any]]:
@@ -733,9 +734,9 @@ def _close_all_at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    _core._after_fork_in_child()
+    _core._after_fork_in_child()  # pyright: ignore[reportPrivateUsage]
     for store in list(_open_stores):
-        store._forked()
+        store._forked()  # pyright: ignore[reportPrivateUsage]
     _open_stores.clear()
 
 
