@@ -54,6 +54,17 @@ class RefreshResult(NamedTuple):
     reloaded: bool
 
 
+# Python's way to document named-tuple fields: help() shows these.
+Stats.active_keys.__doc__ = "Live keys: every registered map's plus the orphans."
+Stats.wal_records.__doc__ = (
+    "Complete records in the file (a shrink leaves one per key)."
+)
+RefreshResult.records.__doc__ = (
+    "Complete records applied (the whole file's on a reload)."
+)
+RefreshResult.reloaded.__doc__ = "True if the file was replaced or cut and loaded anew."
+
+
 def _log_error(exc: BaseException) -> None:
     log.error("persist background work failed: %s", exc, exc_info=exc)
 
@@ -99,6 +110,9 @@ class Store:
     writer's: after a failed fsync every write raises StoreFailedError, reads
     go on, close() releases.  A forked child's copy is ``closed`` at once and
     says the store belongs to the parent.  The lock order is in _core.pxd.
+
+    :ivar error_handler: called with each exception of the background sync or
+        auto-shrink (default: log it); an exception it raises is logged too
     """
 
     def __init__(
