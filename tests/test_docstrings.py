@@ -89,7 +89,7 @@ def sample_instances() -> list[object]:
 def module_data_docs(module: ModuleType) -> dict[str, str]:
     """The docstrings written under module-level assignments (what IDEs show)."""
     body = ast.parse(inspect.getsource(module)).body
-    docs = {}
+    docs: dict[str, str] = {}
     for statement, after in itertools.pairwise(body):
         if (
             isinstance(statement, ast.Assign | ast.AnnAssign)
@@ -124,7 +124,7 @@ def test_public_name_has_a_docstring(name: str, obj: Any) -> None:
 )
 def test_public_members_have_docstrings(name: str, cls: type) -> None:
     """Methods, properties, Cython attributes and named-tuple fields."""
-    undocumented = []
+    undocumented: list[str] = []
     for member_name, member in own_members(cls):
         if type(member).__name__ == "member_descriptor":  # a slot made by attrs
             if member_name not in ivars(cls):

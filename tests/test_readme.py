@@ -30,11 +30,13 @@ _HEADING = re.compile(r"^## (.+)$", re.M)
 _BLOCK = re.compile(r"^([^\n]*)\n```python\n(.*?)^```$", re.M | re.S)
 
 
-def python_blocks() -> list[tuple[str, str, str]]:
-    """Every ```python block as ``(section, line above the fence, code)``."""
-    text = README.read_text(encoding="utf-8")
+def python_blocks(text: str | None = None) -> list[tuple[str, str, str]]:
+    """Every ```python block of the README (or ``text``) as ``(section, line
+    above the fence, code)``."""
+    if text is None:
+        text = README.read_text(encoding="utf-8")
     headings = [(m.start(), m.group(1)) for m in _HEADING.finditer(text)]
-    blocks = []
+    blocks: list[tuple[str, str, str]] = []
     for match in _BLOCK.finditer(text):
         section = next(
             (name for start, name in reversed(headings) if start < match.start()), ""
@@ -59,14 +61,35 @@ def quick_start() -> str:
     )
 
 
-def test_every_python_block_is_checked() -> None:
-    """Each block is run and type-checked, a shipped file, or marked partial."""
-    unchecked = [
+def unchecked_blocks(text: str | None = None) -> list[str]:
+    """The first lines of the blocks that are neither checked nor marked partial."""
+    return [
         code.split("\n", 1)[0]
-        for section, above, code in python_blocks()
+        for section, above, code in python_blocks(text)
         if section != "Quick start" and shown_file(code) is None and above != PARTIAL
     ]
-    assert unchecked == []
+
+
+def test_every_python_block_is_checked() -> None:
+    """Each block is run and type-checked, a shipped file, or marked partial."""
+    assert unchecked_blocks() == []
+
+
+def test_an_unmarked_block_outside_the_quick_start_is_reported() -> None:
+    """Only the unmarked block of another section fails the check."""
+    text = (
+        "## Quick start\n\n```python\nx = 1\n```\n\n"
+        "## More\n\n```python\n# setup.py\nsetup()\n```\n\n"
+        f"{PARTIAL}\n```python\nstore.shrink()  # partial\n```\n\n"
+        "Text.\n```python\nm.sync()  # unmarked\n```\n"
+    )
+    assert [section for section, _, _ in python_blocks(text)] == [
+        "Quick start",
+        "More",
+        "More",
+        "More",
+    ]
+    assert unchecked_blocks(text) == ["m.sync()  # unmarked"]
 
 
 def test_blocks_are_found() -> None:
