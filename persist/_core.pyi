@@ -1,18 +1,14 @@
 """Type stub for the compiled core (persist/_core.pyx)."""
 
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, overload
+from typing import Any, ClassVar, Generic, TypeVar, overload
+
+from _typeshed import SupportsKeysAndGetItem
 
 from .store import Store
 
 T = TypeVar("T")
 D = TypeVar("D")
-K_co = TypeVar("K_co", covariant=True)
-V_co = TypeVar("V_co", covariant=True)
-
-class _SupportsKeysAndGetItem(Protocol[K_co, V_co]):
-    def keys(self) -> Iterable[K_co]: ...
-    def __getitem__(self, key: Any, /) -> V_co: ...
 
 HEADER_BYTES: bytes
 DEFAULT_SHARDS: int
@@ -119,7 +115,7 @@ class PersistMap(MutableMapping[str, T]):
         value_type: Any,
         codec: Any,
         prefix: bytes,
-        shards: int = ...,
+        shards: int = 16,
     ) -> None: ...
     @overload
     def get(self, key: str, /) -> T | None:
@@ -192,7 +188,7 @@ class PersistMap(MutableMapping[str, T]):
     # them in order), then the key form: a str is neither a mapping nor an
     # iterable of pairs, so ``update("k", fn)`` still picks the key form.
     @overload
-    def update(self, other: _SupportsKeysAndGetItem[str, T], /, **pairs: T) -> None:
+    def update(self, other: SupportsKeysAndGetItem[str, T], /, **pairs: T) -> None:
         """``update(key, fn)``: change one value atomically; or, as
         ``dict.update``, ``update(mapping_or_pairs, **pairs)``: set each pair.
 

@@ -488,12 +488,15 @@ class _Late:
     value_type: Any
 
     def write(self, value: Any) -> str:
+        """Write with the finished codec of ``value_type``."""
         return codec_for(self.value_type).write(value)
 
     def read(self, value: Any) -> Any:
+        """Read with the finished codec of ``value_type``."""
         return codec_for(self.value_type).read(value)
 
     def copy(self, value: Any) -> Any:
+        """Copy with the finished codec of ``value_type``."""
         return codec_for(self.value_type).copy(value)
 
 
@@ -1080,5 +1083,5 @@ def _make_default_converter() -> cattrs.Converter:
     return converter
 
 
-default_converter = _make_default_converter()
+default_converter: cattrs.Converter = _make_default_converter()
 """The cattrs Converter of level 4; pass it as ``converter=`` to force cattrs."""

@@ -30,7 +30,7 @@ from .errors import (
 __all__ = ["RefreshResult", "Stats", "Store", "open_single_map"]
 
 T = TypeVar("T")
-log = logging.getLogger("persist")
+log: logging.Logger = logging.getLogger("persist")
 
 SHRINK_SUFFIX = ".shrink-tmp"
 SHRINK_CHUNK = 1 << 20  # shrink writes the new file in parts of about this size
