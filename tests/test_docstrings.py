@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import inspect
 import itertools
+import pydoc
 import re
 import sys
 from collections.abc import Iterator
@@ -161,3 +162,13 @@ def test_stubs_carry_the_cython_docstrings() -> None:
             doc = [line for line in (member.__doc__ or "").splitlines() if line.strip()]
             first = doc[1] if _SIGNATURE.match(doc[0]) else doc[0]
             assert first.strip() in stub, f"{cls.__name__}.{name}: {first!r}"
+
+
+def test_help_shows_attribute_docstrings() -> None:
+    """help() prints the docstrings of Cython attributes and named-tuple fields."""
+    shown = pydoc.render_doc(persist.PersistMap, renderer=pydoc.plaintext)
+    assert "The Store this map belongs to" in shown
+    shown = pydoc.render_doc(persist.Update, renderer=pydoc.plaintext)
+    assert "True if the key had a value when the function was called." in shown
+    shown = pydoc.render_doc(persist.Stats, renderer=pydoc.plaintext)
+    assert "Live keys: every registered map's plus the orphans." in shown
