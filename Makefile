@@ -14,7 +14,7 @@ build: venv            ## editable install, compiled in place (rerun after editi
 test: venv             ## install as a user would, then run the suite on the install
 	$(VENV)/bin/pip install -q '.[test]' && $(VENV)/bin/pytest
 
-lint: venv             ## ruff, cython-lint, mypy --strict (package, examples, README)
+lint: venv             ## ruff, cython-lint, mypy --strict, pyright strict (package, examples, README)
 	bash .ci/lint $(VENV)
 
 demo: venv

@@ -63,7 +63,7 @@ def load(
         filename = f"<persist generated codec {cls.__module__}.{cls.__qualname__}>"
     namespace = dict(helpers)
     exec(compile(source, filename, "exec"), namespace)
-    functions = {}
+    functions: dict[str, Any] = {}
     for role, name in names.items():
         function = namespace[name]
         function.__module__ = cls.__module__

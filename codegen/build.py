@@ -63,7 +63,7 @@ def survey(module: ModuleType) -> tuple[list[ClassPlan], list[tuple[str, str]]]:
     plans: list[ClassPlan] = []
     skipped: list[tuple[str, str]] = []
 
-    def visit(namespace: Any, prefix: str) -> None:
+    def visit(namespace: object, prefix: str) -> None:
         for value in list(vars(namespace).values()):
             if not (isinstance(value, type) and attrs.has(value)):
                 continue
@@ -155,10 +155,10 @@ def cythonize_schemas(
         runs); ``"src"`` for a src layout
     :param options: passed on to ``Cython.Build.cythonize``
     """
-    from Cython.Build import cythonize
+    from Cython.Build import cythonize  # pyright: ignore[reportUnknownVariableType]  # untyped
     from setuptools import Extension
 
-    extensions = []
+    extensions: list[Extension] = []
     for module in modules:
         if isinstance(module, str):
             module = _import_from(module, Path(root))
@@ -208,7 +208,7 @@ def _module_dir(module: ModuleType) -> Path:
 
 def _build_in_place(pyx: Path, name: str) -> Path:
     """Compile ``pyx`` as extension ``name``, beside the .pyx; return its path."""
-    from Cython.Build import cythonize
+    from Cython.Build import cythonize  # pyright: ignore[reportUnknownVariableType]  # untyped
     from setuptools import Distribution, Extension
     from setuptools.command.build_ext import build_ext
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
-from typing import Any
+from typing import cast
 
 import attrs
 
@@ -45,7 +45,7 @@ def plan_fingerprint(plan: ClassPlan) -> str:
     return digest.hexdigest()[:16]
 
 
-def spell(value: Any) -> str:
+def spell(value: object) -> str:
     """Spell a plan stably: every attrs attribute by name, recursively.
 
     Walks ``attrs.fields`` of ClassPlan, FieldPlan and TypeNode, so an
@@ -54,19 +54,20 @@ def spell(value: Any) -> str:
     Types are spelled by qualified name, other values by repr with any
     ``at 0x...`` address removed.
     """
-    if attrs.has(type(value)):
-        parts = []
-        for attribute in attrs.fields(type(value)):
+    kind = type(value)
+    if attrs.has(kind):
+        parts: list[str] = []
+        for attribute in attrs.fields(kind):
             if attribute.name in _UNSPELLED:
                 continue
-            item = getattr(value, attribute.name)
+            item: object = getattr(value, attribute.name)
             spelled = (
                 _type_name(type(item)) if attribute.name in _BY_TYPE else spell(item)
             )
             parts.append(f"{attribute.name}={spelled}")
-        return f"{type(value).__name__}({', '.join(parts)})"
+        return f"{kind.__name__}({', '.join(parts)})"
     if isinstance(value, tuple):
-        return f"({', '.join(map(spell, value))})"
+        return f"({', '.join(map(spell, cast('tuple[object, ...]', value)))})"
     if isinstance(value, enum.Enum):  # Kind, Default: by name (the build imports
         return f"{type(value).__qualname__}.{value.name}"  # codegen under another name)
     if isinstance(value, type):

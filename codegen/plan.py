@@ -178,7 +178,9 @@ _BARE_CONTAINERS = {
     dict: Kind.DICT,
 }
 _ANY = TypeNode(Kind.ANY, Any)
-_FACTORY: type[Any] = type(attrs.Factory(list))  # attrs.Factory is typed as a function
+_FACTORY: type[Any] = type(
+    attrs.Factory(object)
+)  # attrs.Factory is typed as a function
 
 
 def plan_for(tp: Any) -> Plan:
@@ -208,9 +210,10 @@ def node_for(tp: Any) -> TypeNode:
     if tp is Any:
         return _ANY
     if isinstance(tp, type):
-        if issubclass(tp, enum.Enum):
-            return TypeNode(Kind.ENUM, tp)
-        if attrs.has(tp):
+        cls: type[Any] = tp
+        if issubclass(cls, enum.Enum):
+            return TypeNode(Kind.ENUM, cls)
+        if attrs.has(cls):
             return TypeNode(Kind.CLASS, tp)
         if tp in _SIMPLE:
             return TypeNode(_SIMPLE[tp], tp)
@@ -270,7 +273,7 @@ class JSONKind(enum.StrEnum):
 
 _STRING_KINDS = {Kind.STR, Kind.BYTES, Kind.DATETIME, Kind.UUID, Kind.DATE, Kind.TIME}
 _ARRAY_KINDS = {Kind.LIST, Kind.TUPLE, Kind.SET, Kind.FROZENSET}
-_VALUE_KINDS = {
+_VALUE_KINDS: dict[type[object], JSONKind] = {
     str: JSONKind.STRING,
     int: JSONKind.INTEGER,
     float: JSONKind.FLOAT,
@@ -316,7 +319,7 @@ def json_kinds(node: TypeNode) -> tuple[set[JSONKind], set[JSONKind]]:
     raise TypeError(f"{type_label(node.type)} cannot be told apart in a union")
 
 
-def _value_kinds(node: TypeNode, values: tuple[Any, ...]) -> set[JSONKind]:
+def _value_kinds(node: TypeNode, values: tuple[object, ...]) -> set[JSONKind]:
     kinds = {_VALUE_KINDS.get(type(value)) for value in values}
     if None in kinds:
         raise TypeError(f"{type_label(node.type)} cannot be told apart in a union")
@@ -338,7 +341,7 @@ def union_choices(node: TypeNode) -> dict[JSONKind, TypeNode]:
             owners.setdefault(json_kind, []).append(member)
         for json_kind in also:
             takers.setdefault(json_kind, []).append(member)
-    choices = {}
+    choices: dict[JSONKind, TypeNode] = {}
     for json_kind in JSONKind:
         candidates = owners.get(json_kind) or takers.get(json_kind) or []
         if len(candidates) > 1:
@@ -367,14 +370,14 @@ def _is_attrs_class(tp: Any) -> bool:
     return isinstance(tp, type) and attrs.has(tp)
 
 
-def _class_plan(cls: type) -> Plan:
+def _class_plan(cls: type[Any]) -> Plan:
     try:
         attrs.resolve_types(cls)
     except (NameError, TypeError) as error:
         raise TypeError(
             f"cannot resolve the annotations of {cls!r}: {error}"
         ) from error
-    fields = []
+    fields: list[FieldPlan] = []
     for attribute in attrs.fields(cls):
         if isinstance(attribute.default, _FACTORY) and attribute.default.takes_self:
             return TypeNode(Kind.OPAQUE, cls)  # needs the half-built instance
@@ -386,7 +389,7 @@ def _class_plan(cls: type) -> Plan:
     return ClassPlan(cls, tuple(fields), frozen, _plain_init(cls))
 
 
-def _plain_init(cls: type) -> bool:
+def _plain_init(cls: type[object]) -> bool:
     # Read from the class itself, not attrs' ClassProps (attrs >= 25.4 only), so
     # the build and the run time agree whatever their attrs versions.
     init = cls.__dict__.get("__init__")
@@ -405,16 +408,17 @@ def _plain_init(cls: type) -> bool:
     )
 
 
-def _field_plan(cls: type, attribute: attrs.Attribute) -> FieldPlan:  # type: ignore[type-arg]
+def _field_plan(cls: type[Any], attribute: attrs.Attribute[Any]) -> FieldPlan:
     key = attribute.metadata.get("json", attribute.name)
     if not isinstance(key, str):
         raise TypeError(f"{type_label(cls)}.{attribute.name}: JSON key must be a str")
-    if attribute.default is attrs.NOTHING:
+    given: Any = attribute.default
+    if given is attrs.NOTHING:
         default, value = Default.REQUIRED, None
-    elif isinstance(attribute.default, _FACTORY):
-        default, value = Default.FACTORY, attribute.default.factory
+    elif isinstance(given, _FACTORY):
+        default, value = Default.FACTORY, given.factory
     else:
-        default, value = Default.VALUE, attribute.default
+        default, value = Default.VALUE, given
     return FieldPlan(
         name=attribute.name,
         json_key=key,
@@ -426,7 +430,7 @@ def _field_plan(cls: type, attribute: attrs.Attribute) -> FieldPlan:  # type: ig
     )
 
 
-def _field_node(cls: type, attribute: attrs.Attribute) -> TypeNode:  # type: ignore[type-arg]
+def _field_node(cls: type[Any], attribute: attrs.Attribute[Any]) -> TypeNode:
     if attribute.type is None:
         return _ANY
     try:

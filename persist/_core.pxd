@@ -140,10 +140,15 @@ cdef class WalWriter:
 
 
 cdef class PersistMap:
+    # (a string on the line after a public attribute is its docstring)
     cdef readonly object store
+    """The Store this map belongs to (its file, sync and close)."""
     cdef readonly object name
+    """The map's name: the prefix of its keys in the file ("" for a single map)."""
     cdef readonly object value_type
+    """The type of the map's values, as given to ``Store.map``."""
     cdef readonly object codec
+    """The persist.Codec that encodes, decodes and copies the values."""
     cdef bytes prefix              # b"name:", b":" for the single map, b"" for orphans
     cdef object _encode, _decode, _copy
     cdef list shards

@@ -194,7 +194,9 @@ cdef class Update:
     """
 
     cdef public object value
+    """A copy of the stored value (None when there is none): mutate or assign it."""
     cdef readonly bint exists
+    """True if the key had a value when the function was called."""
     cdef int state
 
     def set(self, value):
@@ -496,11 +498,12 @@ cdef class PersistMap:
         return out
 
     def items(self):
-        """A list of ``(key, value)`` pairs (raw values decoded in one pass)."""
+        """A list of ``(key, value)`` pairs, decoded as ``values()`` decodes."""
         return self._read_all(True)
 
     def values(self):
-        """A list of the values (raw values decoded in one pass)."""
+        """A list of the values: those still raw from the file are decoded in
+        one pass that runs no cyclic-GC collection (the bulk read path)."""
         return self._read_all(False)
 
     def __iter__(self):

@@ -7,7 +7,7 @@ import errno
 import fcntl
 import os
 
-from . import _core
+from . import _core  # pyright: ignore[reportPrivateUsage]  # the package's own private module
 from .errors import StoreLockedError
 
 __all__ = ["create_like", "descriptors_on", "lock_file"]
@@ -84,7 +84,7 @@ def descriptors_on(*paths: str) -> list[int]:
     """This process's descriptors open on any of the files at ``paths``
     (for a forked child, which must not keep the parent's store files open:
     it would keep their locks alive)."""
-    files = set()
+    files: set[tuple[int, int]] = set()
     for path in paths:
         with contextlib.suppress(OSError):
             st = os.stat(path)
@@ -93,7 +93,7 @@ def descriptors_on(*paths: str) -> list[int]:
         candidates: list[int] | range = [int(n) for n in os.listdir("/proc/self/fd")]
     except OSError:  # no /proc: try every plausible descriptor
         candidates = range(min(os.sysconf("SC_OPEN_MAX"), 65536))
-    found = []
+    found: list[int] = []
     for fd in candidates:
         with contextlib.suppress(OSError):
             st = os.fstat(fd)

@@ -49,10 +49,10 @@ import binascii
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from math import isfinite
-from typing import Any
+from typing import Any, cast
 
 import ujson
 
@@ -225,12 +225,13 @@ def _string_children(value: Any) -> Iterable[tuple[Any, Any]] | None:
             raise PathError("lone surrogate in a str")
         return None
     if type(value) is dict:
-        for key in value:
+        mapping = cast("dict[str, Any]", value)
+        for key in mapping:
             if _has_surrogate(key):
                 raise PathError(f"lone surrogate in the key {key!r}")
-        return value.items()
+        return mapping.items()
     if type(value) is list:
-        return enumerate(value)
+        return enumerate(cast("Sequence[Any]", value))
     return None
 
 
@@ -312,10 +313,11 @@ def path_at(text: str, pos: int) -> str:
         elif char in "}]":
             stack.pop()
         elif char == ",":
-            if stack[-1][0]:
+            frame = stack[-1]
+            if frame[0]:
                 expect_key = True
             else:
-                stack[-1][1] += 1
+                frame[1] += 1  # the next index
         elif char == ":":
             expect_key = False
         i += 1
@@ -527,7 +529,7 @@ def _not_json(value: Any) -> Any:
 # The C encoder behind json.dumps, made once: compact separators, UTF-8 kept,
 # NaN refused. It also accepts int, float, bool and None keys (json.dumps turns
 # them into strings), so containers are walked by check_any afterwards.
-_encode_any = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+_encode_any: Callable[[Any, int], Sequence[str]] = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
     None, _not_json, quote, None, ":", ",", False, False, False
 )
 
@@ -538,14 +540,13 @@ def write_any(value: Any) -> str:
     Checked first (on an explicit stack, bounding the depth); shallow values
     then go through the C encoder, deep ones through :func:`_write_deep`.
     """
-    kind = type(value)
-    if kind is str:
+    if type(value) is str:
         return quote(value)
-    if kind is int:
+    if type(value) is int:
         return int_text(value)
     if check_any(value) <= _C_DEPTH:
         try:
-            text: str = _encode_any(value, 0)[0]
+            text = _encode_any(value, 0)[0]
         except ValueError:  # an int past the digit limit: say which
             _write_deep(value)
             raise
@@ -578,14 +579,15 @@ def _check_any(value: Any, depth: int) -> int:
     if isinstance(value, dict):
         if depth >= _RECURSE:
             return _check_rest(value, depth)
-        if not _STR_ONLY.issuperset(map(type, value)):
-            for key in value:
+        mapping = cast("Mapping[Any, Any]", value)
+        if not _STR_ONLY.issuperset(map(type, mapping)):
+            for key in mapping:
                 if not isinstance(key, str):
                     raise PathError(f"dict key must be str, got {type_name(key)}")
         deepest = depth + 1
-        if _PLAIN.issuperset(map(type, value.values())):
+        if _PLAIN.issuperset(map(type, mapping.values())):
             return deepest
-        for key, item in value.items():
+        for key, item in mapping.items():
             if type(item) not in _PLAIN:
                 try:
                     inner = _check_any(item, depth + 1)
@@ -597,10 +599,11 @@ def _check_any(value: Any, depth: int) -> int:
     if isinstance(value, (list, tuple)):
         if depth >= _RECURSE:
             return _check_rest(value, depth)
+        items = cast("Sequence[Any]", value)
         deepest = depth + 1
-        if _PLAIN.issuperset(map(type, value)):
+        if _PLAIN.issuperset(map(type, items)):
             return deepest
-        for index, item in enumerate(value):
+        for index, item in enumerate(items):
             if type(item) not in _PLAIN:
                 try:
                     inner = _check_any(item, depth + 1)
@@ -627,17 +630,19 @@ def _check_rest(value: Any, depth: int) -> int:
 
 def _any_children(value: Any) -> Iterable[tuple[Any, Any]] | None:
     if isinstance(value, dict):
-        if not _STR_ONLY.issuperset(map(type, value)):
-            for key in value:
+        mapping = cast("Mapping[Any, Any]", value)
+        if not _STR_ONLY.issuperset(map(type, mapping)):
+            for key in mapping:
                 if not isinstance(key, str):
                     raise PathError(f"dict key must be str, got {type_name(key)}")
-        if _PLAIN.issuperset(map(type, value.values())):
+        if _PLAIN.issuperset(map(type, mapping.values())):
             return ()
-        return [(key, item) for key, item in value.items() if type(item) not in _PLAIN]
+        return [(k, item) for k, item in mapping.items() if type(item) not in _PLAIN]
     if isinstance(value, (list, tuple)):
-        if _PLAIN.issuperset(map(type, value)):
+        items = cast("Sequence[Any]", value)
+        if _PLAIN.issuperset(map(type, items)):
             return ()
-        return [(i, item) for i, item in enumerate(value) if type(item) not in _PLAIN]
+        return [(i, item) for i, item in enumerate(items) if type(item) not in _PLAIN]
     if isinstance(value, float):
         if not isfinite(value):
             raise PathError(nonfinite_reason(value))
@@ -656,10 +661,12 @@ def _write_deep(value: Any) -> str:
     while True:
         if isinstance(item, dict):
             out.append("{")
-            stack.append([iter(item.items()), "}", True, False])
+            stack.append(
+                [iter(cast("Mapping[Any, Any]", item).items()), "}", True, False]
+            )
         elif isinstance(item, (list, tuple)):
             out.append("[")
-            stack.append([iter(item), "]", False, False])
+            stack.append([iter(cast("Sequence[Any]", item)), "]", False, False])
         else:
             out.append(_leaf_text(item))
         while stack:
@@ -720,21 +727,23 @@ def _copy_any(value: Any, depth: int) -> Any:
         depth += 1
         return {
             key: item if type(item) in _PLAIN else _copy_any(item, depth)
-            for key, item in value.items()
+            for key, item in cast("Mapping[Any, Any]", value).items()
         }
     if isinstance(value, list):
         if depth >= _RECURSE:
             return _copy_deep(value, MAX_DEPTH - depth)
         depth += 1
         return [
-            item if type(item) in _PLAIN else _copy_any(item, depth) for item in value
+            item if type(item) in _PLAIN else _copy_any(item, depth)
+            for item in cast("Sequence[Any]", value)
         ]
     if isinstance(value, tuple):
         if depth >= _RECURSE:
             return _copy_deep(value, MAX_DEPTH - depth)
         depth += 1
         return tuple(
-            item if type(item) in _PLAIN else _copy_any(item, depth) for item in value
+            item if type(item) in _PLAIN else _copy_any(item, depth)
+            for item in cast("Sequence[Any]", value)
         )
     return value
 
@@ -745,12 +754,13 @@ def _copy_deep(value: Any, room: int) -> Any:
         return value
     # per open container: [its items, the copies so far, its kind]
     stack: list[list[Any]] = []
-    item = value
+    item: Any = cast("Collection[Any]", value)  # a dict, list or tuple
     while True:
         if isinstance(item, dict):
-            stack.append([iter(item.items()), {}, dict])
+            stack.append([iter(cast("Mapping[Any, Any]", item).items()), {}, dict])
         elif isinstance(item, (list, tuple)):
-            stack.append([iter(item), [], tuple if isinstance(item, tuple) else list])
+            kind = tuple if isinstance(item, tuple) else list
+            stack.append([iter(cast("Sequence[Any]", item)), [], kind])
         else:
             _add_copy(stack[-1], item)
         if len(stack) > room:

@@ -106,17 +106,16 @@ def write_decimal(value: Any) -> str:
 
 def read_decimal(value: Any) -> Decimal:
     """Read a Decimal from a string (exactly) or a JSON number."""
-    kind = type(value)
-    if kind is str:
+    if type(value) is str:
         if _DECIMAL.fullmatch(value) is None:
             raise PathError(f"invalid Decimal {value!r}")
         try:
             return Decimal(value)
         except (InvalidOperation, ValueError):  # an exponent past what Decimal holds
             raise PathError(f"invalid Decimal {value!r}") from None
-    if kind is int:
+    if type(value) is int:
         return Decimal(value)
-    if kind is float:
+    if type(value) is float:
         if value != value or value in (float("inf"), float("-inf")):
             raise PathError(nonfinite_reason(value))
         return Decimal(float.__repr__(value))

@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from . import _core, _json
+from . import _core, _json  # pyright: ignore[reportPrivateUsage]  # the package's own private module
 from .codecs import codec_for
 from .errors import CorruptWALError, DecodeError, PersistError
 from .repair import repair
@@ -117,6 +117,7 @@ def _key_warning(name: str | None, key: str) -> str | None:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    """persist stats FILE: live keys per map, records in the file, their ratio."""
     scan = _Scan(args.file)
     per_map = {name: len(m._raw_items()) for name, m in scan.maps.items()}
     active = sum(per_map.values())
@@ -131,6 +132,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
+    """persist dump FILE: one JSON line per live key."""
     scan = _Scan(args.file)
     only: str | _All | None = ALL if args.map is None else args.map
     if only is not ALL and only not in scan.maps:
@@ -154,6 +156,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """persist check FILE: validate without changing anything; 0 if all loads."""
     try:
         scan = _Scan(args.file)
     except CorruptWALError as exc:
@@ -185,6 +188,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
+    """persist get FILE MAP KEY: print one value's JSON; 1 if the key is absent."""
     scan = _Scan(args.file)
     m = scan.maps.get(args.map)
     data = None if m is None else m._get_raw(args.key)
@@ -199,6 +203,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    """persist repair FILE: drop what cannot be read, keeping a backup."""
     report = repair(_existing(args.file))
     for line, reason in report.dropped:
         print(f"line {line}: dropped: {reason}")
@@ -213,6 +218,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def cmd_shrink(args: argparse.Namespace) -> int:
+    """persist shrink FILE: rewrite with one record per live key."""
     from .store import Store
 
     with Store(_existing(args.file)) as store:
@@ -224,12 +230,14 @@ def cmd_shrink(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """persist demo [FOLDER]: run the README's quick start."""
     from . import demo
 
     return demo.main(args.folder)
 
 
 def cmd_codegen(args: argparse.Namespace) -> int:
+    """persist codegen MODULE: write (and build) compiled codecs for its classes."""
     from . import codegen
     from .codegen.build import survey
 

@@ -46,12 +46,12 @@ import threading
 import typing
 import uuid
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from math import isfinite
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import cattrs
@@ -153,8 +153,10 @@ def register_codec(
     top_encode, top_decode = _guarded(type_label(tp), encode, decode)
     if copy is None:
 
-        def copy(value: Any) -> Any:
+        def round_trip(value: Any) -> Any:
             return top_decode(top_encode(value))
+
+        copy = round_trip
 
     with _lock:
         _registered[tp] = Codec(
@@ -396,7 +398,7 @@ def _find_compiled(tp: Any) -> None:
         plan = plan_for(tp)
     except TypeError:
         return  # _build reports it
-    pending, seen = [plan], set()
+    pending, seen = [plan], set[Any]()
     while pending:
         plan = pending.pop()
         if isinstance(plan, ClassPlan):
@@ -433,7 +435,8 @@ _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 def _warn_stale(what: str, schema_module: str) -> None:
     """Warn that compiled codecs go unused, at the user's line, saying how to fix it."""
-    level, frame = 2, sys._getframe(1)  # 1 would be this function
+    # 1 would be this function; sys._getframe is CPython's documented API
+    level, frame = 2, sys._getframe(1)  # pyright: ignore[reportPrivateUsage]
     while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     warnings.warn(
@@ -485,12 +488,15 @@ class _Late:
     value_type: Any
 
     def write(self, value: Any) -> str:
+        """Write with the finished codec of ``value_type``."""
         return codec_for(self.value_type).write(value)
 
     def read(self, value: Any) -> Any:
+        """Read with the finished codec of ``value_type``."""
         return codec_for(self.value_type).read(value)
 
     def copy(self, value: Any) -> Any:
+        """Copy with the finished codec of ``value_type``."""
         return codec_for(self.value_type).copy(value)
 
 
@@ -599,7 +605,7 @@ _CLAIMS: dict[Kind, type | tuple[type, ...]] = {
     Kind.DICT: dict,
 }
 # The JSON kind of a value ujson parsed, by its exact type.
-_PARSED_KINDS = {
+_PARSED_KINDS: dict[type[object], JSONKind] = {
     str: JSONKind.STRING,
     int: JSONKind.INTEGER,
     float: JSONKind.FLOAT,
@@ -639,10 +645,10 @@ def _union_part(node: TypeNode) -> Part:
     }
     label = node_label(node)
     # Without a Literal member the writer depends on the value's type only.
-    writers: dict[type, Part | Codec | _Late] = {}
+    writers: dict[type[object], Part | Codec | _Late] = {}
     by_type = all(member.kind is not Kind.LITERAL for member in node.members)
 
-    def chosen(value: Any) -> Part | Codec | _Late | None:
+    def chosen(value: object) -> Part | Codec | _Late | None:
         part = writers.get(type(value))
         if part is not None:
             return part
@@ -665,7 +671,7 @@ def _union_part(node: TypeNode) -> Part:
                     raise
         raise PathError.expected(label, value)
 
-    def read(value: Any) -> Any:
+    def read(value: object) -> Any:
         reader = readers.get(type(value))
         if reader is None:
             raise PathError.expected(label, value)
@@ -746,9 +752,10 @@ def _array_part(node: TypeNode, item: Part | Codec | _Late) -> Part:
 
     def read(value: Any) -> Any:
         if type(value) is list:
-            if read_item is not same and not bulk(value):
-                value = _read_items(value, read_item)
-            return value if cls is list else cls(value)
+            items = cast("Sequence[Any]", value)
+            if read_item is not same and not bulk(items):
+                items = _read_items(items, read_item)
+            return items if cls is list else cls(items)
         if value is None:  # Go writes a nil slice as null
             return cls()
         raise PathError.expected("list", value)
@@ -761,7 +768,7 @@ def _array_part(node: TypeNode, item: Part | Codec | _Late) -> Part:
     return Part(write, read, cls if node.copied_shallow else copy)
 
 
-def _read_items(values: list[Any], read_item: Callable[[Any], Any]) -> list[Any]:
+def _read_items(values: Sequence[Any], read_item: Callable[[Any], Any]) -> list[Any]:
     try:
         return [read_item(value) for value in values]
     except PathError:
@@ -781,14 +788,15 @@ def _dict_part(item_node: TypeNode, item: Part | Codec | _Late) -> Part:
     def write(value: Any) -> str:
         if not isinstance(value, dict):
             raise PathError.expected("dict", value)
-        format_item = bulk_format if bulk(value.values()) else write_item
+        mapping = cast("Mapping[Any, Any]", value)
+        format_item = bulk_format if bulk(mapping.values()) else write_item
         try:  # quote() raises TypeError for a key that is not a str
             members = [
-                f"{quote(key)}:{format_item(item)}" for key, item in value.items()
+                f"{quote(key)}:{format_item(item)}" for key, item in mapping.items()
             ]
             return "{" + ",".join(members) + "}"
         except (PathError, TypeError):
-            for key, entry in value.items():
+            for key, entry in mapping.items():
                 if not isinstance(key, str):
                     raise PathError(
                         f"dict key must be str, got {type_name(key)}"
@@ -801,12 +809,13 @@ def _dict_part(item_node: TypeNode, item: Part | Codec | _Late) -> Part:
 
     def read(value: Any) -> Any:
         if type(value) is dict:
-            if read_item is same or bulk(value.values()):
-                return value
+            mapping = cast("dict[str, Any]", value)  # ujson's: str keys
+            if read_item is same or bulk(mapping.values()):
+                return mapping
             try:
-                return {key: read_item(entry) for key, entry in value.items()}
+                return {key: read_item(entry) for key, entry in mapping.items()}
             except PathError:
-                for key, entry in value.items():
+                for key, entry in mapping.items():
                     try:
                         read_item(entry)
                     except PathError as error:
@@ -1037,27 +1046,32 @@ def _make_default_converter() -> cattrs.Converter:
         part = part_for(node_for(tp))
         converter.register_unstructure_hook(tp, _cattrs_unstructure(part.write))
         converter.register_structure_hook(tp, _cattrs_hook(part.read))
-    # Literals and unions: checked and chosen as on the other levels
-    converter.register_unstructure_hook_factory(
-        _planned_choice, lambda tp: _cattrs_unstructure(part_for(node_for(tp)).write)
-    )
-    converter.register_structure_hook_factory(
-        _planned_choice, lambda tp: _cattrs_hook(part_for(node_for(tp)).read)
-    )
 
-    def renames(cls: type) -> dict[str, Any]:
+    # Literals and unions: checked and chosen as on the other levels
+    def planned_unstructure(tp: Any) -> Callable[[Any], Any]:
+        return _cattrs_unstructure(part_for(node_for(tp)).write)
+
+    def planned_structure(tp: Any) -> Callable[[Any, Any], Any]:
+        return _cattrs_hook(part_for(node_for(tp)).read)
+
+    converter.register_unstructure_hook_factory(_planned_choice, planned_unstructure)
+    converter.register_structure_hook_factory(_planned_choice, planned_structure)
+
+    def renames(cls: type[Any]) -> dict[str, Any]:
         return {
             field.name: override(rename=field.metadata["json"])
             for field in attrs.fields(typing.get_origin(cls) or cls)
             if "json" in field.metadata
         }
 
-    converter.register_unstructure_hook_factory(
-        attrs.has, lambda cls: make_dict_unstructure_fn(cls, converter, **renames(cls))
-    )
-    converter.register_structure_hook_factory(
-        attrs.has, lambda cls: make_dict_structure_fn(cls, converter, **renames(cls))
-    )
+    def attrs_unstructure(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+        return make_dict_unstructure_fn(cls, converter, **renames(cls))
+
+    def attrs_structure(cls: type[Any]) -> Callable[[Any, Any], Any]:
+        return make_dict_structure_fn(cls, converter, **renames(cls))
+
+    converter.register_unstructure_hook_factory(attrs.has, attrs_unstructure)
+    converter.register_structure_hook_factory(attrs.has, attrs_structure)
 
     def int_keys(tp: Any) -> Callable[[Any], Any]:
         unstructure_item = converter.get_unstructure_hook(typing.get_args(tp)[1])
@@ -1069,5 +1083,5 @@ def _make_default_converter() -> cattrs.Converter:
     return converter
 
 
-default_converter = _make_default_converter()
+default_converter: cattrs.Converter = _make_default_converter()
 """The cattrs Converter of level 4; pass it as ``converter=`` to force cattrs."""

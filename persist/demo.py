@@ -49,6 +49,7 @@ def run(folder: str) -> None:
 
 
 def main(folder: str | None = None) -> int:
+    """Run the demo in ``folder`` (a temporary one by default); return 0."""
     if folder is not None:
         run(folder)
     else:

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from . import _core
+from . import _core  # pyright: ignore[reportPrivateUsage]  # the package's own private module
 from ._files import create_like, lock_file
 from .codecs import codec_for
 from .errors import CorruptWALError, DecodeError
@@ -159,7 +159,7 @@ def _records(data: bytes, pos: int) -> Iterator[tuple[int, int, int, str | None]
 
 
 def _read_all(fd: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while chunk := os.read(fd, 1 << 20):
         chunks.append(chunk)
     return b"".join(chunks)

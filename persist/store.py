@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, NamedTuple, TypeVar, overload
 
-from . import _core
+from . import _core  # pyright: ignore[reportPrivateUsage]  # the package's own private module
 from ._files import create_like, descriptors_on, lock_file
 from .codecs import codec_for
 from .errors import (
@@ -30,7 +30,7 @@ from .errors import (
 __all__ = ["RefreshResult", "Stats", "Store", "open_single_map"]
 
 T = TypeVar("T")
-log = logging.getLogger("persist")
+log: logging.Logger = logging.getLogger("persist")
 
 SHRINK_SUFFIX = ".shrink-tmp"
 SHRINK_CHUNK = 1 << 20  # shrink writes the new file in parts of about this size
@@ -52,6 +52,17 @@ class RefreshResult(NamedTuple):
 
     records: int
     reloaded: bool
+
+
+# Python's way to document named-tuple fields: help() shows these.
+Stats.active_keys.__doc__ = "Live keys: every registered map's plus the orphans."
+Stats.wal_records.__doc__ = (
+    "Complete records in the file (a shrink leaves one per key)."
+)
+RefreshResult.records.__doc__ = (
+    "Complete records applied (the whole file's on a reload)."
+)
+RefreshResult.reloaded.__doc__ = "True if the file was replaced or cut and loaded anew."
 
 
 def _log_error(exc: BaseException) -> None:
@@ -99,6 +110,9 @@ class Store:
     writer's: after a failed fsync every write raises StoreFailedError, reads
     go on, close() releases.  A forked child's copy is ``closed`` at once and
     says the store belongs to the parent.  The lock order is in _core.pxd.
+
+    :ivar error_handler: called with each exception of the background sync or
+        auto-shrink (default: log it); an exception it raises is logged too
     """
 
     def __init__(
@@ -214,8 +228,9 @@ class Store:
         raw = self._raw_maps.get(name)
         if raw is None:
             prefix = b"" if name is None else f"{name}:".encode()
-            raw = _core.PersistMap(self, name, None, None, prefix)
-            self._raw_maps[name] = raw
+            raw = self._raw_maps[name] = _core.PersistMap[Any](
+                self, name, None, None, prefix
+            )
         return raw
 
     def _all_maps(self) -> list[_core.PersistMap[Any]]:
@@ -733,9 +748,9 @@ def _close_all_at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    _core._after_fork_in_child()
+    _core._after_fork_in_child()  # pyright: ignore[reportPrivateUsage]
     for store in list(_open_stores):
-        store._forked()
+        store._forked()  # pyright: ignore[reportPrivateUsage]
     _open_stores.clear()
 
 

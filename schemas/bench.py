@@ -20,7 +20,7 @@ class Meta:
     created: int  # Unix time, as Go's time.Unix()
     source: str
     version: int = 1
-    labels: dict[str, str] = attrs.field(factory=dict)
+    labels: dict[str, str] = attrs.field(factory=dict)  # pyright: ignore[reportUnknownVariableType]
 
 
 @attrs.define
@@ -36,7 +36,7 @@ class ComplexRecord:
     meta: Meta
     ratio: float | None = None
     parent: str | None = None
-    history: list[float] = attrs.field(factory=list)
+    history: list[float] = attrs.field(factory=list)  # pyright: ignore[reportUnknownVariableType]
 
 
 @attrs.define

@@ -38,4 +38,4 @@ class Config:
 
     debug: bool = attrs.field(default=False, metadata={"json": "Debug"})
     max_connections: int = attrs.field(default=100, metadata={"json": "MaxConnections"})
-    extra: dict[str, Any] = attrs.field(factory=dict, metadata={"json": "Extra"})
+    extra: dict[str, Any] = attrs.field(factory=dict, metadata={"json": "Extra"})  # pyright: ignore[reportUnknownVariableType]

@@ -1,4 +1,18 @@
-"""The README's quick start runs as written and prints what its comments say."""
+"""The README's Python snippets run as written and are type-checked.
+
+Every ```python block of the README is one of:
+
+- a part of the quick start: the blocks of the "Quick start" section, joined
+  into one script that this test runs and `make lint` type-checks (mypy
+  --strict, pyright strict);
+- a file of ``examples/myproject`` shown whole (its first line is ``# <name>``):
+  ``tests/test_examples.py`` checks it is that file byte for byte, and `make
+  lint` type-checks the file with the other examples;
+- a deliberately partial snippet, marked by the line ``<!-- partial snippet -->``
+  just above its fence (left out of both checks).
+
+A block that is none of these fails ``test_every_python_block_is_checked``.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +21,84 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+MYPROJECT = ROOT / "examples" / "myproject"
+PARTIAL = "<!-- partial snippet -->"
+
+_HEADING = re.compile(r"^## (.+)$", re.M)
+_BLOCK = re.compile(r"^([^\n]*)\n```python\n(.*?)^```$", re.M | re.S)
+
+
+def python_blocks(text: str | None = None) -> list[tuple[str, str, str]]:
+    """Every ```python block of the README (or ``text``) as ``(section, line
+    above the fence, code)``."""
+    if text is None:
+        text = README.read_text(encoding="utf-8")
+    headings = [(m.start(), m.group(1)) for m in _HEADING.finditer(text)]
+    blocks: list[tuple[str, str, str]] = []
+    for match in _BLOCK.finditer(text):
+        section = next(
+            (name for start, name in reversed(headings) if start < match.start()), ""
+        )
+        blocks.append((section, match.group(1), match.group(2)))
+    return blocks
+
+
+def shown_file(code: str) -> Path | None:
+    """The examples/myproject file a block shows whole, named on its first line."""
+    first = code.split("\n", 1)[0]
+    if not first.startswith("# "):
+        return None
+    path = MYPROJECT / first[2:]
+    return path if path.is_file() else None
 
 
 def quick_start() -> str:
     """The Python blocks of the README's "Quick start" section, as one script."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
-    return "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
+    return "\n".join(
+        code for section, _, code in python_blocks() if section == "Quick start"
+    )
+
+
+def unchecked_blocks(text: str | None = None) -> list[str]:
+    """The first lines of the blocks that are neither checked nor marked partial."""
+    return [
+        code.split("\n", 1)[0]
+        for section, above, code in python_blocks(text)
+        if section != "Quick start" and shown_file(code) is None and above != PARTIAL
+    ]
+
+
+def test_every_python_block_is_checked() -> None:
+    """Each block is run and type-checked, a shipped file, or marked partial."""
+    assert unchecked_blocks() == []
+
+
+def test_an_unmarked_block_outside_the_quick_start_is_reported() -> None:
+    """Only the unmarked block of another section fails the check."""
+    text = (
+        "## Quick start\n\n```python\nx = 1\n```\n\n"
+        "## More\n\n```python\n# setup.py\nsetup()\n```\n\n"
+        f"{PARTIAL}\n```python\nstore.shrink()  # partial\n```\n\n"
+        "Text.\n```python\nm.sync()  # unmarked\n```\n"
+    )
+    assert [section for section, _, _ in python_blocks(text)] == [
+        "Quick start",
+        "More",
+        "More",
+        "More",
+    ]
+    assert unchecked_blocks(text) == ["m.sync()  # unmarked"]
+
+
+def test_blocks_are_found() -> None:
+    """The extraction sees the quick start's four blocks and myproject's setup.py."""
+    blocks = python_blocks()
+    assert [section for section, _, _ in blocks].count("Quick start") == 4
+    assert [shown_file(code) for _, _, code in blocks].count(
+        MYPROJECT / "setup.py"
+    ) == 1
 
 
 def test_quick_start_runs_as_written(tmp_path: Path) -> None:

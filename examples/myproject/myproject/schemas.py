@@ -15,5 +15,5 @@ class Bookmark:
 
     url: str
     title: str
-    tags: list[str] = attrs.field(factory=list)
+    tags: list[str] = attrs.field(factory=list)  # pyright: ignore[reportUnknownVariableType]
     visits: int = 0
