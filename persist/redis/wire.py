@@ -1,0 +1,138 @@
+"""Talking to the server: the client, one batch per round trip, and the
+check of what ``*_fsync`` can rely on."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import ConnectionError as _ConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as _TimeoutError
+
+from .errors import FsyncUnavailableError
+
+__all__ = ["CONNECTION_ERRORS", "Batch", "FsyncMode", "make_client"]
+
+# what a lost or refused connection raises inside redis-py
+CONNECTION_ERRORS = (_ConnectionError, _TimeoutError, OSError)
+WAITAOF_VERSION = (7, 2)
+
+Command = tuple[Any, ...]
+
+
+def make_client(url: str, socket_timeout: float) -> redis.Redis:
+    """A client on ``url`` that returns bytes and speaks RESP2 (replies are
+    the same whatever the URL asks for; invalidations come as pub/sub)."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=False,
+        protocol=2,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+    )
+
+
+class Batch:
+    """Send commands on one pooled connection in one round trip.
+
+    More than one command is wrapped in MULTI/EXEC, so the server applies the
+    batch whole or not at all; ``waitaof_ms`` appends ``WAITAOF 1 0 ms``
+    after it (on the same connection, which is what WAITAOF waits for).
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.pool = client.connection_pool
+
+    def send(
+        self, commands: Sequence[Command], waitaof_ms: int | None = None
+    ) -> tuple[list[Any], Any]:
+        """Return one reply per command (a ResponseError instance for a
+        command the server refused) and the WAITAOF reply (or None).
+
+        :raises redis.ConnectionError: (and TimeoutError, OSError) the
+            connection failed; it is dropped, the next batch reconnects
+        """
+        body: list[Command] = list(commands)
+        transaction = len(body) > 1
+        if transaction:
+            body = [("MULTI",), *body, ("EXEC",)]
+        if waitaof_ms is not None:
+            body.append(("WAITAOF", 1, 0, waitaof_ms))
+        conn = self.pool.get_connection()
+        try:
+            conn.send_packed_command(conn.pack_commands(body), check_health=False)
+            replies: list[Any] = []
+            for _ in body:
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            conn.disconnect()  # half read: never hand it out again as is
+            raise
+        finally:
+            self.pool.release(conn)
+        waited = replies.pop() if waitaof_ms is not None else None
+        if isinstance(waited, ResponseError):
+            raise waited
+        if not transaction:
+            return replies, waited
+        executed = replies[-1]
+        if isinstance(executed, ResponseError):  # EXECABORT: nothing applied
+            return [executed] * len(commands), waited
+        return list(executed), waited
+
+
+class FsyncMode:
+    """How this server makes ``*_fsync`` honest, found out once: ``waitaof``
+    (Redis >= 7.2) or ``always`` (AOF on, fsync'd before every reply);
+    otherwise ``check()`` raises FsyncUnavailableError every time it is asked
+    (a server may be reconfigured, so a refusal is not remembered)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.mode: str | None = None
+        self._lock = threading.Lock()
+
+    def check(self) -> str:
+        """``"waitaof"`` or ``"always"``; raise FsyncUnavailableError otherwise."""
+        mode = self.mode
+        if mode is not None:
+            return mode
+        with self._lock:
+            if self.mode is None:
+                self.mode = self._find()
+            return self.mode
+
+    def _find(self) -> str:
+        info = self.client.info("server")
+        version = tuple(int(p) for p in str(info["redis_version"]).split(".")[:2])
+        if version >= WAITAOF_VERSION:
+            return "waitaof"
+        try:
+            appendonly = self.client.config_get("appendonly").get(b"appendonly")
+            appendfsync = self.client.config_get("appendfsync").get(b"appendfsync")
+        except ResponseError as exc:
+            raise FsyncUnavailableError(
+                f"set_fsync needs an fsync'd append-only file, but this Redis "
+                f"{info['redis_version']} has no WAITAOF (7.2+) and its "
+                f"configuration could not be checked (CONFIG GET: {exc}); "
+                "run the server with 'appendonly yes' and 'appendfsync always', "
+                "allow CONFIG GET, or use Redis >= 7.2"
+            ) from None
+        if appendonly == b"yes" and appendfsync == b"always":
+            return "always"
+        raise FsyncUnavailableError(
+            f"set_fsync needs an fsync'd append-only file, but this Redis "
+            f"{info['redis_version']} (no WAITAOF before 7.2) runs with "
+            f"appendonly={_text(appendonly)} appendfsync={_text(appendfsync)}; "
+            "set 'appendonly yes' and 'appendfsync always' (redis.conf, or "
+            "CONFIG SET), or use Redis >= 7.2"
+        )
+
+
+def _text(value: bytes | None) -> str:
+    return "?" if value is None else value.decode(errors="replace")
