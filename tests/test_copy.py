@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import GO_DIR
+from conftest import GO_DIR, GoUser
 from redis_server import free_port
 
 import persist
 from persist import cli
 from persist import copy as persist_copy
+from persist.redis import RedisStore
 
 HEADER = b"go-persist 1\n"
 
@@ -382,3 +383,27 @@ def test_progress_on_a_terminal_only(
     assert cli.main(["copy", redis_url, str(tmp_path / "back.db")]) == 0
     err = capsys.readouterr().err
     assert "0/50 [" in err and " keys/s]" in err
+
+
+def test_redis_store_reads_the_copy_and_the_file_store_reads_it_back(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """A file Go wrote, copied: RedisStore's single map holds the file store's
+    values; maps RedisStore wrote, copied: the file store reads them."""
+    source = GO_DIR / "single_users.db"
+    assert cli.main(["copy", str(source), redis_url]) == 0
+    file_map = persist.open_single_map(source, GoUser, readonly=True)
+    with RedisStore(redis_url) as store:
+        assert dict(store.map("", GoUser).items()) == dict(file_map.items())
+        users = store.map("users", GoUser)
+        users.set("zoë", GoUser("Zoë", "z@example.com", 3))
+        users.set_async("ann", GoUser("Ann <a>", "", -1))
+    file_map.store.close()
+    copied = tmp_path / "copied.db"
+    assert cli.main(["copy", redis_url, str(copied)]) == 0
+    with persist.Store(copied) as store:
+        assert dict(store.map("users", GoUser).items()) == {
+            "zoë": GoUser("Zoë", "z@example.com", 3),
+            "ann": GoUser("Ann <a>", "", -1),
+        }
+        assert len(store.map("", GoUser)) == 4
