@@ -94,6 +94,9 @@ def copy(src: str, dst: str, namespace: str = "persist", force: bool = False) ->
     """
     if is_redis_url(src) == is_redis_url(dst):
         raise ValueError("copy needs one file and one Redis URL")
+    _core.check_key(namespace)  # RedisStore's rule: no control character
+    if not namespace:
+        raise InvalidKeyError("the namespace must not be empty")
     if is_redis_url(dst):
         return file_to_redis(src, _connect(dst), namespace, force)
     return redis_to_file(_connect(src), dst, namespace, force)
@@ -206,6 +209,11 @@ def redis_to_file(
     client: redis.Redis, path: str, namespace: str, force: bool
 ) -> Copied:
     """Write every map of ``namespace`` into a new go-persist file at ``path``."""
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"no such folder: {folder}")
+    if os.path.isdir(path):
+        raise CopyError(f"{path} is a folder")
     if not force and os.path.lexists(path):
         raise CopyError(f"{path} exists (--force to replace it)")
     hashes = _maps_under(client, namespace)

@@ -407,3 +407,33 @@ def test_redis_store_reads_the_copy_and_the_file_store_reads_it_back(
             "ann": GoUser("Ann <a>", "", -1),
         }
         assert len(store.map("", GoUser)) == 4
+
+
+def test_destination_folder_and_namespace_are_checked_first(
+    tmp_path: Path,
+    redis_url: str,
+    client: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No folder for DST, DST a folder, a namespace RedisStore would refuse:
+    one line, exit 1, nothing written."""
+    client.hset("persist:m", "k", "1")
+    missing = tmp_path / "nowhere"
+    assert run(capsys, "copy", redis_url, str(missing / "x.db")) == (
+        1,
+        "",
+        f"persist copy: no such folder: {missing}\n",
+    )
+    assert run(capsys, "copy", redis_url, str(tmp_path), "--force") == (
+        1,
+        "",
+        f"persist copy: {tmp_path} is a folder\n",
+    )
+    source = tmp_path / "f.db"
+    source.write_bytes(HEADER + b"S m:k\n5\n")
+    code, out, err = run(capsys, "copy", str(source), redis_url, "--namespace", "a\nb")
+    assert (code, out) == (1, "") and "control character" in err
+    code, out, err = run(capsys, "copy", str(source), redis_url, "--namespace", "")
+    assert (code, err) == (1, "persist copy: the namespace must not be empty\n")
+    assert redis_state(client) == {"m": {b"k": b"1"}}
+    assert sorted(os.listdir(tmp_path)) == ["f.db"]
