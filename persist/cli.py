@@ -260,10 +260,10 @@ def cmd_codegen(args: argparse.Namespace) -> int:
 def cmd_copy(args: argparse.Namespace) -> int:
     from . import copy
 
-    if copy.is_redis_url(args.src) == copy.is_redis_url(args.dst):
-        raise _UsageError(
-            "copy needs one file and one Redis URL (redis://, rediss://, unix://)"
-        )
+    try:
+        copy.check_sides(args.src, args.dst)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
     done = copy.copy(args.src, args.dst, args.namespace, args.force)
     src, dst = (copy.shown_url(x) for x in (args.src, args.dst))
     maps = "1 map" if done.maps == 1 else f"{done.maps} maps"

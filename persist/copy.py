@@ -84,38 +84,46 @@ def shown_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
+def check_sides(src: str, dst: str) -> None:
+    """ValueError unless exactly one of ``src`` and ``dst`` is a Redis URL."""
+    if is_redis_url(src) == is_redis_url(dst):
+        raise ValueError(
+            "copy needs one file and one Redis URL (redis://, rediss://, unix://)"
+        )
+
+
 def copy(src: str, dst: str, namespace: str = "persist", force: bool = False) -> Copied:
     """Copy a file into Redis or Redis into a file (exactly one side a URL).
 
     :param force: write into a namespace that holds maps / replace a file
     :raises CopyError: a key, map name or value the destination cannot hold,
-        or DST exists without ``force``
+        DST exists without ``force``, or the server failed a command
     :raises OSError: a missing file, an unreachable server (ConnectionError)
     """
-    if is_redis_url(src) == is_redis_url(dst):
-        raise ValueError("copy needs one file and one Redis URL")
+    check_sides(src, dst)
     _core.check_key(namespace)  # RedisStore's rule: no control character
     if not namespace:
         raise InvalidKeyError("the namespace must not be empty")
-    if is_redis_url(dst):
-        return file_to_redis(src, _connect(dst), namespace, force)
-    return redis_to_file(_connect(src), dst, namespace, force)
-
-
-def _connect(url: str) -> redis.Redis:
-    """A client for ``url``, checked with PING (ConnectionError if unreachable)."""
     try:
         import redis
     except ImportError:
         raise CopyError(
             "a Redis URL needs the redis package: pip install 'persist-kv[redis]'"
         ) from None
+    url = dst if is_redis_url(dst) else src
     client = redis.Redis.from_url(url, socket_connect_timeout=10)
     try:
         client.ping()
     except redis.RedisError as exc:
         raise ConnectionError(f"{shown_url(url)}: {exc}") from None
-    return client
+    try:
+        if url == dst:
+            return file_to_redis(src, client, namespace, force)
+        return redis_to_file(client, dst, namespace, force)
+    except redis.RedisError as exc:
+        raise CopyError(f"{shown_url(url)}: {type(exc).__name__}: {exc}") from None
+    finally:
+        client.close()
 
 
 def hash_name(namespace: str, name: str) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 from conftest import GO_DIR, GoUser
-from redis_server import free_port
+from redis_server import RedisServer, free_port
 
 import persist
 from persist import cli
@@ -437,3 +437,26 @@ def test_destination_folder_and_namespace_are_checked_first(
     assert (code, err) == (1, "persist copy: the namespace must not be empty\n")
     assert redis_state(client) == {"m": {b"k": b"1"}}
     assert sorted(os.listdir(tmp_path)) == ["f.db"]
+
+
+def test_a_server_refusing_writes_stops_the_copy_between_batches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server out of memory (maxmemory, no eviction): one line naming the
+    URL, exit 1; the keys written are whole MULTI/EXEC batches."""
+    server = RedisServer(tmp_path / "redis", maxmemory="3mb")
+    server.start()
+    try:
+        source = tmp_path / "f.db"
+        value = b'"' + b"x" * 200 + b'"'
+        source.write_bytes(
+            HEADER + b"".join(b"S m:k%d\n%s\n" % (i, value) for i in range(50_000))
+        )
+        code, out, err = run(capsys, "copy", str(source), server.url)
+        assert (code, out) == (1, "")
+        assert err.startswith(f"persist copy: {server.url}: OutOfMemoryError: ")
+        with redis.Redis.from_url(server.url) as client:
+            written = client.hlen("persist:m")
+        assert 0 < written < 50_000 and written % persist_copy.BATCH == 0
+    finally:
+        server.stop()
