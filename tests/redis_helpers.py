@@ -1,14 +1,12 @@
-"""Helpers of the Redis tests: stores closed at teardown, a raw client."""
+"""Helpers of the Redis tests (the fixtures ``stores`` and ``raw`` live in
+conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
-import redis
-
-from persist.redis import RedisStore
+if TYPE_CHECKING:
+    from persist.redis import RedisStore
 
 
 class Stores:
@@ -19,6 +17,8 @@ class Stores:
         self.opened: list[RedisStore] = []
 
     def __call__(self, namespace: str = "persist", **options: Any) -> RedisStore:
+        from persist.redis import RedisStore
+
         options.setdefault("sync_interval", 0.001)
         store = RedisStore(self.url, namespace, **options)
         self.opened.append(store)
@@ -27,19 +27,3 @@ class Stores:
     def close(self) -> None:
         for store in self.opened:
             store.close()
-
-
-@pytest.fixture
-def stores(redis_url: str) -> Iterator[Stores]:
-    """A factory of RedisStores on the session server (1 ms background sync)."""
-    made = Stores(redis_url)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain redis-py client on the session server (bytes in, bytes out)."""
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()

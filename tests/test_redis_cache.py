@@ -6,7 +6,7 @@ from __future__ import annotations
 import attrs
 import redis
 from conftest import wait_until
-from redis_helpers import Stores, raw, stores  # noqa: F401 (fixtures)
+from redis_helpers import Stores
 
 from persist.redis import RedisStore
 

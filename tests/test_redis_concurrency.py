@@ -9,7 +9,7 @@ import threading
 
 import redis
 from conftest import run_threads
-from redis_helpers import Stores, raw, stores  # noqa: F401 (fixtures)
+from redis_helpers import Stores
 
 from persist.redis import RedisStore
 

@@ -58,9 +58,11 @@ def test_set_fsync_refused_on_an_everysec_server(tmp_path: Path) -> None:
 def test_set_fsync_refused_on_an_aof_off_server(tmp_path: Path) -> None:
     server = start(tmp_path, appendonly="no")
     try:
-        with RedisStore(server.url) as store:
-            with pytest.raises(FsyncUnavailableError, match="appendonly=no"):
-                store.map("m", int).set_fsync("k", 1)
+        with (
+            RedisStore(server.url) as store,
+            pytest.raises(FsyncUnavailableError, match="appendonly=no"),
+        ):
+            store.map("m", int).set_fsync("k", 1)
     finally:
         server.stop()
 

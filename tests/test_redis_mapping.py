@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import pytest
 import redis
-from redis_helpers import Stores, raw, stores  # noqa: F401 (fixtures)
+from redis_helpers import Stores
 
 from persist.redis import RedisMap
 

@@ -22,7 +22,7 @@ from conftest import (
     user_json,
     wait_until,
 )
-from redis_helpers import Stores, raw, stores  # noqa: F401 (fixtures)
+from redis_helpers import Stores
 
 import persist
 import persist.redis as pr
@@ -338,5 +338,5 @@ def test_close_sends_pending_changes(stores: Stores, raw: redis.Redis) -> None:
 def test_unreachable_server_is_a_clear_error() -> None:
     from redis_server import free_port
 
-    with pytest.raises(pr.RedisConnectionError, match="127.0.0.1"):
+    with pytest.raises(pr.RedisConnectionError, match=r"127\.0\.0\.1"):
         pr.RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout=2)
