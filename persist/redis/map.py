@@ -17,7 +17,7 @@ writes for the value.  Local state, guarded by ``_lock``:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from redis.exceptions import ResponseError
@@ -580,3 +580,6 @@ class RedisMap(Generic[T]):
         view = {k: v for k, (v, _) in self._inflight.items()}
         view.update((k, v) for k, (v, _) in self._pending.items())
         self._view = view
+
+
+MutableMapping.register(RedisMap)

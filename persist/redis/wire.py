@@ -113,8 +113,8 @@ class FsyncMode:
         if version >= WAITAOF_VERSION:
             return "waitaof"
         try:
-            appendonly = self.client.config_get("appendonly").get(b"appendonly")
-            appendfsync = self.client.config_get("appendfsync").get(b"appendfsync")
+            appendonly = _setting(self.client, "appendonly")
+            appendfsync = _setting(self.client, "appendfsync")
         except ResponseError as exc:
             raise FsyncUnavailableError(
                 f"set_fsync needs an fsync'd append-only file, but this Redis "
@@ -123,16 +123,19 @@ class FsyncMode:
                 "run the server with 'appendonly yes' and 'appendfsync always', "
                 "allow CONFIG GET, or use Redis >= 7.2"
             ) from None
-        if appendonly == b"yes" and appendfsync == b"always":
+        if appendonly == "yes" and appendfsync == "always":
             return "always"
         raise FsyncUnavailableError(
             f"set_fsync needs an fsync'd append-only file, but this Redis "
             f"{info['redis_version']} (no WAITAOF before 7.2) runs with "
-            f"appendonly={_text(appendonly)} appendfsync={_text(appendfsync)}; "
+            f"appendonly={appendonly} appendfsync={appendfsync}; "
             "set 'appendonly yes' and 'appendfsync always' (redis.conf, or "
             "CONFIG SET), or use Redis >= 7.2"
         )
 
 
-def _text(value: bytes | None) -> str:
-    return "?" if value is None else value.decode(errors="replace")
+def _setting(client: redis.Redis, name: str) -> str:
+    """One CONFIG GET value as text ("?" if the server has no such setting)."""
+    reply = client.config_get(name)
+    value = reply.get(name, reply.get(name.encode(), "?"))
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,106 @@
+"""The local read cache: values read are kept in the process and dropped by
+the server's invalidation messages (client tracking, broadcast mode)."""
+
+from __future__ import annotations
+
+import attrs
+import redis
+from conftest import wait_until
+from redis_helpers import Stores
+
+from persist.redis import RedisStore
+
+
+@attrs.frozen
+class Box:
+    n: int
+
+
+def tracking(store: RedisStore) -> None:
+    wait_until(lambda: store.tracking_client_id is not None, what="tracking on")
+
+
+def cached(m: object, key: str) -> bool:
+    """Two gets return the very same object: the second came from the cache."""
+    return m.get(key) is m.get(key)  # type: ignore[attr-defined]
+
+
+def test_a_write_by_another_store_is_seen_soon(stores: Stores) -> None:
+    first, second = stores(), stores()
+    tracking(first)
+    a, b = first.map("m", Box), second.map("m", Box)
+    b.set("k", Box(1))
+    wait_until(lambda: a.get("k") == Box(1) and cached(a, "k"), what="cached")
+    b.set("k", Box(2))
+    wait_until(lambda: a.get("k") == Box(2), what="the other store's write")
+    b.delete("k")
+    wait_until(lambda: a.get("k") is None, what="the other store's delete")
+
+
+def test_a_write_by_another_client_is_seen_soon(
+    stores: Stores, raw: redis.Redis
+) -> None:
+    store = stores("ns")
+    tracking(store)
+    m = store.map("m", int)
+    raw.hset(b"ns:m", b"k", b"1")
+    wait_until(lambda: m.get("k") == 1 and cached(m, "k"), what="cached")
+    raw.hset(b"ns:m", b"k", b"2")
+    wait_until(lambda: m.get("k") == 2, what="the invalidation")
+    raw.flushall()
+    wait_until(lambda: m.get("k") is None, what="FLUSHALL's invalidation")
+
+
+def test_other_namespaces_and_maps_do_not_invalidate(
+    stores: Stores, raw: redis.Redis
+) -> None:
+    """An invalidation is per hash: writes elsewhere keep this map's cache."""
+    store = stores("ns")
+    tracking(store)
+    m, flag = store.map("m", int), store.map("flag", int)
+    raw.hset(b"ns:m", b"k", b"1")
+    raw.hset(b"ns:flag", b"f", b"0")
+    wait_until(lambda: cached(m, "k") and cached(flag, "f"), what="cached")
+    first = m.get("k")
+    raw.hset(b"other:m", b"k", b"5")
+    raw.hset(b"ns:other", b"k", b"5")
+    raw.hset(b"ns:flag", b"f", b"1")  # its invalidation comes after theirs
+    wait_until(lambda: flag.get("f") == 1, what="the flag's invalidation")
+    assert m.get("k") is first
+
+
+def test_killed_tracking_connection_drops_the_cache_until_it_is_back(
+    stores: Stores, raw: redis.Redis
+) -> None:
+    """CLIENT KILL of the invalidation connection: a write made while it is
+    gone (no invalidation is ever sent for it) is still seen, because the
+    cache was dropped; tracking comes back on a new connection and caching
+    resumes."""
+    store = stores()
+    tracking(store)
+    m = store.map("m", int)
+    m.set("k", 1)
+    wait_until(lambda: cached(m, "k"), what="cached")
+    old_id = store.tracking_client_id
+    raw.execute_command("CLIENT", "KILL", "ID", old_id)
+    raw.hset(b"persist:m", b"k", b"2")  # nobody tracks: no invalidation
+    wait_until(lambda: m.get("k") == 2, what="the write made while untracked")
+    wait_until(
+        lambda: store.tracking_client_id not in (None, old_id), what="tracking back"
+    )
+    raw.hset(b"persist:m", b"k", b"3")
+    wait_until(lambda: m.get("k") == 3 and cached(m, "k"), what="caching again")
+
+
+def test_without_the_local_cache_every_read_asks_the_server(
+    stores: Stores, raw: redis.Redis
+) -> None:
+    store = stores(local_cache=False)
+    assert store.tracking_client_id is None
+    m = store.map("m", int)
+    m.set("k", 1)
+    assert m.get("k") == 1
+    raw.hset(b"persist:m", b"k", b"2")
+    assert m.get("k") == 2  # at once, no invalidation needed
+    raw.hdel(b"persist:m", b"k")
+    assert "k" not in m
