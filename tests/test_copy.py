@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +37,6 @@ def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return capsys.readouterr().err.splitlines()[-1]
 
 
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    with redis.Redis.from_url(redis_url) as c:
-        yield c
-
-
 def live_state(data: bytes) -> dict[str, dict[bytes, bytes]]:
     """What a go-persist file holds, read by hand as Go's OpenSingleMap would:
     ``{map: {key bytes: value bytes}}``, bare keys in the map ``""``."""
@@ -61,12 +54,11 @@ def live_state(data: bytes) -> dict[str, dict[bytes, bytes]]:
     return {name: keys for name, keys in state.items() if keys}
 
 
-def redis_state(client: redis.Redis, namespace: str = "persist") -> dict:
+def redis_state(raw: redis.Redis, namespace: str = "persist") -> dict:
     """``{map: {field: value}}`` of the namespace's hashes."""
     prefix = f"{namespace}:".encode()
     return {
-        key[len(prefix) :].decode(): client.hgetall(key)
-        for key in client.keys(prefix + b"*")
+        key[len(prefix) :].decode(): raw.hgetall(key) for key in raw.keys(prefix + b"*")
     }
 
 
@@ -89,7 +81,7 @@ def loaded(path: Path, names: list[str]) -> dict[str, dict[str, Any]]:
 def test_go_fixture_round_trip(
     tmp_path: Path,
     redis_url: str,
-    client: redis.Redis,
+    raw: redis.Redis,
     capsys: pytest.CaptureFixture[str],
     fixture: str,
 ) -> None:
@@ -104,7 +96,7 @@ def test_go_fixture_round_trip(
         f"copied {keys} keys of {maps} from {source} to {redis_url}\n",
         "",
     )
-    assert redis_state(client) == expected
+    assert redis_state(raw) == expected
     copied = tmp_path / "copied.db"
     assert run(capsys, "copy", redis_url, str(copied)) == (
         0,
@@ -126,7 +118,7 @@ def _map_of(record_line: bytes) -> bytes:
 
 
 def test_deletes_overwrites_and_bare_keys(
-    tmp_path: Path, redis_url: str, client: redis.Redis
+    tmp_path: Path, redis_url: str, raw: redis.Redis
 ) -> None:
     """The last record of a key wins and deletes are applied; a bare ``k`` and
     ``:k`` are one key of the single map (the later record winning)."""
@@ -141,15 +133,15 @@ def test_deletes_overwrites_and_bare_keys(
         + b"S e:x\n1\nD e:x\n\n"  # a map left empty: no hash
     )
     assert cli.main(["copy", str(source), redis_url]) == 0
-    assert redis_state(client) == {
+    assert redis_state(raw) == {
         "m": {b"a": b"[3]"},
         "": {b"k": b'"single"', b"j": b"2"},
     }
-    assert client.exists("persist:e") == 0
+    assert raw.exists("persist:e") == 0
 
 
 def test_large_file_streams_in_batches(
-    tmp_path: Path, redis_url: str, client: redis.Redis
+    tmp_path: Path, redis_url: str, raw: redis.Redis
 ) -> None:
     """100,000 records: written in MULTI/EXEC batches of BATCH keys and read
     back with HSCAN steps, never one HGETALL of a map."""
@@ -159,14 +151,14 @@ def test_large_file_streams_in_batches(
         f.write(HEADER)
         for i in range(n):
             f.write(b'S big:k%d\n{"i":%d,"s":"v\\n%d"}\n' % (i % 60_000, i, i))
-    client.config_resetstat()
+    raw.config_resetstat()
     assert cli.main(["copy", str(source), redis_url]) == 0
-    assert client.hlen("persist:big") == 60_000
-    assert client.hget("persist:big", "k7") == b'{"i":60007,"s":"v\\n60007"}'
-    assert client.hget("persist:big", "k59999") == b'{"i":59999,"s":"v\\n59999"}'
+    assert raw.hlen("persist:big") == 60_000
+    assert raw.hget("persist:big", "k7") == b'{"i":60007,"s":"v\\n60007"}'
+    assert raw.hget("persist:big", "k59999") == b'{"i":59999,"s":"v\\n59999"}'
     copied = tmp_path / "copied.db"
     assert cli.main(["copy", redis_url, str(copied)]) == 0
-    stats = client.info("commandstats")
+    stats = raw.info("commandstats")
     assert stats["cmdstat_exec"]["calls"] == 60_000 // persist_copy.BATCH
     assert stats["cmdstat_hscan"]["calls"] > 10
     assert "cmdstat_hgetall" not in stats
@@ -175,21 +167,21 @@ def test_large_file_streams_in_batches(
 
 
 def test_namespace_and_its_glob_characters(
-    tmp_path: Path, redis_url: str, client: redis.Redis
+    tmp_path: Path, redis_url: str, raw: redis.Redis
 ) -> None:
     """--namespace names the prefix; its glob characters match only themselves;
     keys under it that are not hashes are not maps (left out)."""
-    client.hset("a*[b]:m", "k", "1")
-    client.hset("ab:m", "other", "2")
-    client.hset("a*[b]x:m", "other", "3")
-    client.set("a*[b]:lock", "not a map")
+    raw.hset("a*[b]:m", "k", "1")
+    raw.hset("ab:m", "other", "2")
+    raw.hset("a*[b]x:m", "other", "3")
+    raw.set("a*[b]:lock", "not a map")
     copied = tmp_path / "copied.db"
     assert cli.main(["copy", redis_url, str(copied), "--namespace", "a*[b]"]) == 0
     assert copied.read_bytes() == HEADER + b"S m:k\n1\n"
     source = tmp_path / "f.db"
     source.write_bytes(HEADER + b"S m:k\n5\n")
     assert cli.main(["copy", str(source), redis_url, "--namespace", "n s"]) == 0
-    assert client.hgetall("n s:m") == {b"k": b"5"}
+    assert raw.hgetall("n s:m") == {b"k": b"5"}
 
 
 def test_missing_file_and_unreachable_server(
@@ -229,12 +221,12 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_existing_file_is_refused_unless_force(
     tmp_path: Path,
     redis_url: str,
-    client: redis.Redis,
+    raw: redis.Redis,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """DST exists: exit 1, untouched, no temp file left; --force replaces it,
     but not while a Store has it open."""
-    client.hset("persist:m", "k", "1")
+    raw.hset("persist:m", "k", "1")
     dst = tmp_path / "dst.db"
     dst.write_bytes(b"mine")
     assert run(capsys, "copy", redis_url, str(dst)) == (
@@ -257,12 +249,12 @@ def test_existing_file_is_refused_unless_force(
 def test_namespace_holding_maps_is_refused_unless_force(
     tmp_path: Path,
     redis_url: str,
-    client: redis.Redis,
+    raw: redis.Redis,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """File -> a namespace that has maps: exit 1, nothing written; --force sets
     the file's keys over it and keeps the others."""
-    client.hset("persist:m", mapping={"k": "1", "other": "2"})
+    raw.hset("persist:m", mapping={"k": "1", "other": "2"})
     source = tmp_path / "f.db"
     source.write_bytes(HEADER + b"S m:k\n9\nS n:x\n3\n")
     assert run(capsys, "copy", str(source), redis_url) == (
@@ -271,9 +263,9 @@ def test_namespace_holding_maps_is_refused_unless_force(
         "persist copy: namespace 'persist' already holds maps "
         "(--force to set over them)\n",
     )
-    assert redis_state(client) == {"m": {b"k": b"1", b"other": b"2"}}
+    assert redis_state(raw) == {"m": {b"k": b"1", b"other": b"2"}}
     assert cli.main(["copy", str(source), redis_url, "--force"]) == 0
-    assert redis_state(client) == {
+    assert redis_state(raw) == {
         "m": {b"k": b"9", b"other": b"2"},
         "n": {b"x": b"3"},
     }
@@ -316,7 +308,7 @@ def test_namespace_holding_maps_is_refused_unless_force(
 )
 def test_what_a_file_cannot_hold_is_refused(
     tmp_path: Path,
-    client: redis.Redis,
+    raw: redis.Redis,
     redis_url: str,
     capsys: pytest.CaptureFixture[str],
     hash_name: bytes,
@@ -326,8 +318,8 @@ def test_what_a_file_cannot_hold_is_refused(
 ) -> None:
     """A key, map name or value the file cannot hold: exit 1, one line naming
     it, and no file (the half-written one removed)."""
-    client.hset("persist:a", mapping={f"k{i}": str(i) for i in range(3000)})
-    client.hset(hash_name, field, value)
+    raw.hset("persist:a", mapping={f"k{i}": str(i) for i in range(3000)})
+    raw.hset(hash_name, field, value)
     code, out, err = run(capsys, "copy", redis_url, str(tmp_path / "x.db"))
     assert (code, out) == (1, "")
     assert err.startswith("persist copy: ") and message in err
@@ -338,7 +330,7 @@ def test_what_a_file_cannot_hold_is_refused(
 def test_undecodable_file_value_writes_nothing(
     tmp_path: Path,
     redis_url: str,
-    client: redis.Redis,
+    raw: redis.Redis,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A file value that is not JSON: exit 1 naming the key, Redis untouched."""
@@ -347,7 +339,7 @@ def test_undecodable_file_value_writes_nothing(
     code, out, err = run(capsys, "copy", str(source), redis_url)
     assert (code, out) == (1, "")
     assert err.startswith(f"persist copy: {source}: 'm:b': the value is not JSON")
-    assert client.dbsize() == 0
+    assert raw.dbsize() == 0
 
 
 def test_empty_namespace_is_an_error(
@@ -412,12 +404,12 @@ def test_redis_store_reads_the_copy_and_the_file_store_reads_it_back(
 def test_destination_folder_and_namespace_are_checked_first(
     tmp_path: Path,
     redis_url: str,
-    client: redis.Redis,
+    raw: redis.Redis,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """No folder for DST, DST a folder, a namespace RedisStore would refuse:
     one line, exit 1, nothing written."""
-    client.hset("persist:m", "k", "1")
+    raw.hset("persist:m", "k", "1")
     missing = tmp_path / "nowhere"
     assert run(capsys, "copy", redis_url, str(missing / "x.db")) == (
         1,
@@ -435,7 +427,7 @@ def test_destination_folder_and_namespace_are_checked_first(
     assert (code, out) == (1, "") and "control character" in err
     code, out, err = run(capsys, "copy", str(source), redis_url, "--namespace", "")
     assert (code, err) == (1, "persist copy: the namespace must not be empty\n")
-    assert redis_state(client) == {"m": {b"k": b"1"}}
+    assert redis_state(raw) == {"m": {b"k": b"1"}}
     assert sorted(os.listdir(tmp_path)) == ["f.db"]
 
 

@@ -29,7 +29,7 @@ TINY = scenarios.Scenario("tiny", 300, 1_000, 20, (1, 4))
 
 @pytest.mark.parametrize("row", redis_bench.REDIS_ROWS, ids=lambda r: r.label)
 def test_every_redis_row_reads_back_the_values_written(
-    row: redis_bench.RedisRow, redis_url: str, tmp_path: Path
+    row: redis_bench.RedisRow, redis_url: str, raw: redis.Redis, tmp_path: Path
 ) -> None:
     """Pre-fill, the op list, then every key holds the last value written, read
     by the row itself and as the row's bytes in the hash; close drops it."""
@@ -39,7 +39,6 @@ def test_every_redis_row_reads_back_the_values_written(
     folder = tmp_path / "ns-1"
     folder.mkdir()
     get, write, close = cand.open_store(str(folder), records)
-    client = redis.Redis.from_url(redis_url)
     try:
         scenarios.run_slice(get, write, scenarios.payloads(cand, ops))
         written = {
@@ -49,13 +48,12 @@ def test_every_redis_row_reads_back_the_values_written(
         assert {key: get(key) for key in want} == want
         if hasattr(get, "__self__"):  # a RedisStore map: its async writes sent
             get.__self__.store.sync()
-        assert client.hgetall("ns-1:bench") == {
+        assert raw.hgetall("ns-1:bench") == {
             key.encode(): row.encode(value) for key, value in want.items()
         }
     finally:
         close()
-    assert client.exists("ns-1:bench") == 0
-    client.close()
+    assert raw.exists("ns-1:bench") == 0
 
 
 def test_a_tiny_run_measures_every_figure_and_renders_the_tables(
