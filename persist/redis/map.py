@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from redis.exceptions import ResponseError
 
 from .. import _core
 from .._core import Update
-from ..errors import DecodeError
+from ..errors import DecodeError, NotOpenError
+from ._reads import DELETED, MISSING, CachedReads
 from .commit import Ticket
 from .errors import UnsupportedError
 from .wire import Command
@@ -38,8 +39,6 @@ __all__ = ["RedisMap"]
 T = TypeVar("T")
 D = TypeVar("D")
 
-MISSING: Any = object()
-DELETED: Any = object()  # in _pending / _view: deleted by an async change
 STORE, SET, DELETE, CANCEL = 0, 1, 2, 3  # verdicts of _core._run_update
 SCAN_COUNT = 1000  # HSCAN's COUNT hint
 
@@ -50,7 +49,7 @@ def _field(key: str) -> bytes:
     return key.encode()
 
 
-class RedisMap(Generic[T]):
+class RedisMap(CachedReads[T]):
     """A typed map stored in a Redis hash; the API of ``persist.PersistMap``.
 
     Made by ``RedisStore.map`` or ``persist.redis.open_single_map``; every
@@ -74,7 +73,6 @@ class RedisMap(Generic[T]):
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[Any, bytes | None]] = {}
         self._inflight: dict[str, tuple[Any, bytes | None]] = {}
-        self._view: dict[str, Any] = {}
         self._gen = 0
 
     def __repr__(self) -> str:
@@ -110,47 +108,15 @@ class RedisMap(Generic[T]):
 
     # -- reads --------------------------------------------------------------
 
-    @overload
-    def get(self, key: str, /) -> T | None: ...
-    @overload
-    def get(self, key: str, default: T, /) -> T: ...
-    @overload
-    def get(self, key: str, default: D, /) -> T | D: ...
+    # get, [] and `in` are CachedReads' (compiled); a miss comes here.
 
-    def get(self, key: str, default: Any = None, /) -> Any:
-        """Return the value of ``key``, or ``default``: from this process's
-        pending changes or the local cache if there, else from the server."""
-        value = self._lookup(key)
-        return default if value is MISSING else value
-
-    def __getitem__(self, key: str) -> T:
-        value = self._lookup(key)
-        if value is MISSING:
-            raise KeyError(key)
-        return value  # type: ignore[no-any-return]
-
-    def __contains__(self, key: object) -> bool:
-        self._store._check_open()
-        if not isinstance(key, str):
-            raise TypeError(f"key must be str, not {type(key).__name__}")
-        value = self._view.get(key, MISSING)
-        if value is not MISSING:
-            return value is not DELETED
+    def _exists(self, key: str) -> bool:
+        """Whether the server holds ``key`` (``in`` of a key not in the view)."""
         try:
             field = key.encode()
         except UnicodeEncodeError:
             return False
         return bool(self._call(key, "HEXISTS", self._hash, field))
-
-    def _lookup(self, key: str) -> Any:
-        """The value of ``key`` (MISSING if absent)."""
-        self._store._check_open()
-        if not isinstance(key, str):
-            raise TypeError(f"key must be str, not {type(key).__name__}")
-        value = self._view.get(key, MISSING)
-        if value is MISSING:
-            return self._fetch(key)
-        return MISSING if value is DELETED else value
 
     def _fetch(self, key: str) -> Any:
         """Read ``key`` from the server; cache it unless the view may have
@@ -224,7 +190,7 @@ class RedisMap(Generic[T]):
                 return out
 
     def _flush_for_read(self) -> None:
-        self._store._check_open()
+        self._check_open()
         if self._pending or self._inflight:
             self._store.sync()
 
@@ -233,7 +199,7 @@ class RedisMap(Generic[T]):
     def set_async(self, key: str, value: T) -> None:
         """Encode now; sent with the next background batch (or ``sync``);
         this process reads it at once."""
-        self._store._check_open()
+        self._check_open()
         _core.check_key(key)
         data = self._encode(value)
         self._queue(key, value, data)
@@ -281,7 +247,7 @@ class RedisMap(Generic[T]):
         self._refuse_in_memory("update_in_memory")
 
     def _refuse_in_memory(self, call: str) -> Any:
-        self._store._check_open()
+        self._check_open()
         raise UnsupportedError(
             f"{call}: a Redis map has no memory-only layer (the local cache is "
             "dropped at every invalidation, so the value would vanish at random); "
@@ -292,7 +258,7 @@ class RedisMap(Generic[T]):
         """Delete at the next background batch; return whether the key
         existed: known from this process's pending changes or cache, else
         asked of the server (one HEXISTS).  An absent key queues nothing."""
-        self._store._check_open()
+        self._check_open()
         field = _field(key)
         known = self._view.get(key, MISSING)
         if known is MISSING:
@@ -521,6 +487,10 @@ class RedisMap(Generic[T]):
         self._store.close()
 
     # -- used by the store and its committer ----------------------------------
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise NotOpenError(self._why_closed)
 
     def _what(self, key: str | None) -> str:
         return f"map {self._name!r}" + ("" if key is None else f", key {key!r}")

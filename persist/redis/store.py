@@ -200,6 +200,13 @@ class RedisStore:
 
     # -- lifecycle ----------------------------------------------------------
 
+    def _refuse_calls(self) -> None:
+        """From now on every map call raises NotOpenError (self._why_closed).
+        No lock: a fork child cannot take one a parent thread held."""
+        for m in list(self._maps.values()):
+            m._why_closed = self._why_closed
+            m._open = False
+
     def _check_open(self) -> None:
         if self._state != "open":
             raise NotOpenError(self._why_closed)
@@ -217,6 +224,7 @@ class RedisStore:
                     return
                 self._state = "closing"
                 self._why_closed = f"{self}: the store is closed"
+                self._refuse_calls()
             with self._wake:
                 self._wake.notify_all()
             if self._sync_thread is not threading.current_thread():
@@ -241,6 +249,7 @@ class RedisStore:
             f"{self}: this store belongs to the parent process; "
             "open a new RedisStore in the child"
         )
+        self._refuse_calls()
 
     def __enter__(self) -> RedisStore:
         return self
