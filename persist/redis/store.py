@@ -106,8 +106,9 @@ class RedisStore:
         self._maps: dict[str, RedisMap[Any]] = {}
         self._dirty: dict[int, RedisMap[Any]] = {}
         self._fsync = FsyncMode(self._client)
+        self._batch = Batch(self._client)
         self._committer = Committer(
-            Batch(self._client),
+            self._batch,
             self._take_dirty,
             self._wrap,
             self._waitaof_ms,
@@ -123,6 +124,7 @@ class RedisStore:
         if local_cache:
             self._tracking = Invalidations(
                 self._client,
+                self._batch,
                 f"{namespace}:".encode(),
                 self._changed,
                 self._tracking_state,
@@ -163,8 +165,8 @@ class RedisStore:
 
     @property
     def tracking_client_id(self) -> int | None:
-        """The Redis client id of the invalidation connection (None when it
-        is down or the local cache is off)."""
+        """The Redis client id of the connection receiving invalidations
+        (None while it is down, or without the local cache)."""
         return None if self._tracking is None else self._tracking.client_id
 
     def __repr__(self) -> str:
@@ -238,6 +240,7 @@ class RedisStore:
                 try:
                     self._flush()  # what a call that was already inside queued
                 finally:
+                    self._batch.close()
                     self._client.connection_pool.disconnect()
                     _open_stores.discard(self)
 
