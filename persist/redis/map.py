@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, overload
 
 from redis.exceptions import ResponseError
 
@@ -150,7 +150,7 @@ class RedisMap(CachedReads[T]):
         """Number of keys (same as ``len``)."""
         return len(self)
 
-    def keys(self) -> list[str]:  # type: ignore[override]
+    def keys(self) -> list[str]:
         """A list of the keys (HSCAN; each key present throughout appears once)."""
         return list(self._scan())
 
@@ -178,16 +178,22 @@ class RedisMap(CachedReads[T]):
         out: dict[str, bytes] = {}
         cursor = 0
         while True:
-            cursor, chunk = self._store._read(
-                f"map {self._name!r}",
-                lambda c=cursor: self._store._client.hscan(  # type: ignore[misc]
-                    self._hash, c, count=SCAN_COUNT
-                ),
-            )
-            for field, data in chunk.items():
-                out[field.decode("utf-8", "surrogateescape")] = data
+            cursor, chunk = self._hscan(cursor, SCAN_COUNT)
+            out.update(chunk)
             if cursor == 0:
                 return out
+
+    def _hscan(self, cursor: int, count: int) -> tuple[int, dict[str, bytes]]:
+        """One HSCAN step: the next cursor (0: done) and fields by key."""
+        following, chunk = self._store._read(
+            f"map {self._name!r}",
+            lambda: self._store._client.hscan(self._hash, cursor, count=count),
+        )
+        fields: dict[bytes, bytes] = chunk  # type: ignore[assignment]
+        return following, {
+            field.decode("utf-8", "surrogateescape"): data
+            for field, data in fields.items()
+        }
 
     def _flush_for_read(self) -> None:
         self._check_open()
@@ -246,7 +252,7 @@ class RedisMap(CachedReads[T]):
         """Refused: Redis has no memory-only layer (UnsupportedError)."""
         self._refuse_in_memory("update_in_memory")
 
-    def _refuse_in_memory(self, call: str) -> Any:
+    def _refuse_in_memory(self, call: str) -> NoReturn:
         self._check_open()
         raise UnsupportedError(
             f"{call}: a Redis map has no memory-only layer (the local cache is "
@@ -313,7 +319,7 @@ class RedisMap(CachedReads[T]):
     @overload
     def update(self, **pairs: T) -> None: ...
 
-    def update(self, *args: Any, **kwargs: Any) -> Any:
+    def update(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
         """``update(key, fn)``: change one value atomically; or, as
         ``dict.update``, ``update(mapping_or_pairs, **pairs)``: set each pair.
 
@@ -436,13 +442,10 @@ class RedisMap(CachedReads[T]):
         KeyError if the map is empty."""
         while True:
             self._flush_for_read()
-            _, chunk = self._store._read(
-                f"map {self._name!r}",
-                lambda: self._store._client.hscan(self._hash, 0, count=1),
-            )
+            _, chunk = self._hscan(0, 1)
             if not chunk:
                 raise KeyError("popitem(): the map is empty")
-            key = next(iter(chunk)).decode("utf-8", "surrogateescape")
+            key = next(iter(chunk))
             value = self.pop(key, MISSING)
             if value is not MISSING:
                 return key, value
@@ -474,7 +477,7 @@ class RedisMap(CachedReads[T]):
             return dict(self.items()) == dict(other.items())
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by contents
+    __hash__ = None  # mutable, compared by contents
 
     def sync(self) -> None:
         """Send the pending async changes now (every map's of the store)."""
@@ -497,7 +500,8 @@ class RedisMap(CachedReads[T]):
 
     def _call(self, key: str | None, *command: Any) -> Any:
         return self._store._read(
-            self._what(key), lambda: self._store._client.execute_command(*command)
+            self._what(key),
+            lambda: self._store._client.execute_command(*command),  # type: ignore[no-untyped-call]
         )
 
     def _take_pending(self) -> list[Command]:

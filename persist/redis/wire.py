@@ -208,6 +208,6 @@ class FsyncMode:
 
 def _setting(client: redis.Redis, name: str) -> str:
     """One CONFIG GET value as text ("?" if the server has no such setting)."""
-    reply = client.config_get(name)
+    reply: dict[Any, Any] = dict(client.config_get(name))
     value = reply.get(name, reply.get(name.encode(), "?"))
     return value.decode() if isinstance(value, bytes) else str(value)
