@@ -92,6 +92,45 @@ def test_killed_tracking_connection_drops_the_cache_until_it_is_back(
     wait_until(lambda: m.get("k") == 3 and cached(m, "k"), what="caching again")
 
 
+def test_killed_write_connection_drops_the_cache_until_it_is_back(
+    stores: Stores, raw: redis.Redis
+) -> None:
+    """CLIENT KILL of the write connection (the one whose tracking sends the
+    invalidations, flag t): a write made while it is gone is still seen,
+    and caching resumes once tracking is redirected again."""
+    store = stores()
+    tracking(store)
+    m = store.map("m", int)
+    raw.hset(b"persist:m", b"k", b"1")
+    wait_until(lambda: m.get("k") == 1 and cached(m, "k"), what="cached")
+    [writer] = [c for c in raw.client_list() if "t" in c["flags"]]
+    raw.execute_command("CLIENT", "KILL", "ID", writer["id"])
+    raw.hset(b"persist:m", b"k", b"2")  # nobody tracks: no invalidation
+    wait_until(lambda: m.get("k") == 2, what="the write made while untracked")
+    wait_until(
+        lambda: any("t" in c["flags"] for c in raw.client_list()),
+        what="tracking redirected again",
+    )
+    raw.hset(b"persist:m", b"k", b"3")
+    wait_until(lambda: m.get("k") == 3 and cached(m, "k"), what="caching again")
+    m.set("k", 4)  # the new write connection works
+    assert raw.hget(b"persist:m", b"k") == b"4"
+
+
+def test_own_writes_are_not_announced_but_drop_the_cache(
+    stores: Stores, raw: redis.Redis
+) -> None:
+    """Our writes go unannounced (NOLOOP); each still drops the cached
+    reads of its map, so every thread reads what was written."""
+    store = stores()
+    tracking(store)
+    m = store.map("m", int)
+    for i in range(20):
+        m.set("k", i)
+        assert m.get("k") == i
+        assert cached(m, "k")
+
+
 def test_without_the_local_cache_every_read_asks_the_server(
     stores: Stores, raw: redis.Redis
 ) -> None:

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, overload
 
 from redis.exceptions import ResponseError
 
 from .. import _core
 from .._core import Update
-from ..errors import DecodeError
+from ..errors import DecodeError, NotOpenError
+from ._reads import DELETED, MISSING, CachedReads
 from .commit import Ticket
 from .errors import UnsupportedError
 from .wire import Command
@@ -38,8 +39,6 @@ __all__ = ["RedisMap"]
 T = TypeVar("T")
 D = TypeVar("D")
 
-MISSING: Any = object()
-DELETED: Any = object()  # in _pending / _view: deleted by an async change
 STORE, SET, DELETE, CANCEL = 0, 1, 2, 3  # verdicts of _core._run_update
 SCAN_COUNT = 1000  # HSCAN's COUNT hint
 
@@ -50,7 +49,7 @@ def _field(key: str) -> bytes:
     return key.encode()
 
 
-class RedisMap(Generic[T]):
+class RedisMap(CachedReads[T]):
     """A typed map stored in a Redis hash; the API of ``persist.PersistMap``.
 
     Made by ``RedisStore.map`` or ``persist.redis.open_single_map``; every
@@ -74,7 +73,6 @@ class RedisMap(Generic[T]):
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[Any, bytes | None]] = {}
         self._inflight: dict[str, tuple[Any, bytes | None]] = {}
-        self._view: dict[str, Any] = {}
         self._gen = 0
 
     def __repr__(self) -> str:
@@ -110,47 +108,15 @@ class RedisMap(Generic[T]):
 
     # -- reads --------------------------------------------------------------
 
-    @overload
-    def get(self, key: str, /) -> T | None: ...
-    @overload
-    def get(self, key: str, default: T, /) -> T: ...
-    @overload
-    def get(self, key: str, default: D, /) -> T | D: ...
+    # get, [] and `in` are CachedReads' (compiled); a miss comes here.
 
-    def get(self, key: str, default: Any = None, /) -> Any:
-        """Return the value of ``key``, or ``default``: from this process's
-        pending changes or the local cache if there, else from the server."""
-        value = self._lookup(key)
-        return default if value is MISSING else value
-
-    def __getitem__(self, key: str) -> T:
-        value = self._lookup(key)
-        if value is MISSING:
-            raise KeyError(key)
-        return value  # type: ignore[no-any-return]
-
-    def __contains__(self, key: object) -> bool:
-        self._store._check_open()
-        if not isinstance(key, str):
-            raise TypeError(f"key must be str, not {type(key).__name__}")
-        value = self._view.get(key, MISSING)
-        if value is not MISSING:
-            return value is not DELETED
+    def _exists(self, key: str) -> bool:
+        """Whether the server holds ``key`` (``in`` of a key not in the view)."""
         try:
             field = key.encode()
         except UnicodeEncodeError:
             return False
         return bool(self._call(key, "HEXISTS", self._hash, field))
-
-    def _lookup(self, key: str) -> Any:
-        """The value of ``key`` (MISSING if absent)."""
-        self._store._check_open()
-        if not isinstance(key, str):
-            raise TypeError(f"key must be str, not {type(key).__name__}")
-        value = self._view.get(key, MISSING)
-        if value is MISSING:
-            return self._fetch(key)
-        return MISSING if value is DELETED else value
 
     def _fetch(self, key: str) -> Any:
         """Read ``key`` from the server; cache it unless the view may have
@@ -184,7 +150,7 @@ class RedisMap(Generic[T]):
         """Number of keys (same as ``len``)."""
         return len(self)
 
-    def keys(self) -> list[str]:  # type: ignore[override]
+    def keys(self) -> list[str]:
         """A list of the keys (HSCAN; each key present throughout appears once)."""
         return list(self._scan())
 
@@ -212,19 +178,25 @@ class RedisMap(Generic[T]):
         out: dict[str, bytes] = {}
         cursor = 0
         while True:
-            cursor, chunk = self._store._read(
-                f"map {self._name!r}",
-                lambda c=cursor: self._store._client.hscan(  # type: ignore[misc]
-                    self._hash, c, count=SCAN_COUNT
-                ),
-            )
-            for field, data in chunk.items():
-                out[field.decode("utf-8", "surrogateescape")] = data
+            cursor, chunk = self._hscan(cursor, SCAN_COUNT)
+            out.update(chunk)
             if cursor == 0:
                 return out
 
+    def _hscan(self, cursor: int, count: int) -> tuple[int, dict[str, bytes]]:
+        """One HSCAN step: the next cursor (0: done) and fields by key."""
+        following, chunk = self._store._read(
+            f"map {self._name!r}",
+            lambda: self._store._client.hscan(self._hash, cursor, count=count),
+        )
+        fields: dict[bytes, bytes] = chunk  # type: ignore[assignment]
+        return following, {
+            field.decode("utf-8", "surrogateescape"): data
+            for field, data in fields.items()
+        }
+
     def _flush_for_read(self) -> None:
-        self._store._check_open()
+        self._check_open()
         if self._pending or self._inflight:
             self._store.sync()
 
@@ -233,7 +205,7 @@ class RedisMap(Generic[T]):
     def set_async(self, key: str, value: T) -> None:
         """Encode now; sent with the next background batch (or ``sync``);
         this process reads it at once."""
-        self._store._check_open()
+        self._check_open()
         _core.check_key(key)
         data = self._encode(value)
         self._queue(key, value, data)
@@ -280,8 +252,8 @@ class RedisMap(Generic[T]):
         """Refused: Redis has no memory-only layer (UnsupportedError)."""
         self._refuse_in_memory("update_in_memory")
 
-    def _refuse_in_memory(self, call: str) -> Any:
-        self._store._check_open()
+    def _refuse_in_memory(self, call: str) -> NoReturn:
+        self._check_open()
         raise UnsupportedError(
             f"{call}: a Redis map has no memory-only layer (the local cache is "
             "dropped at every invalidation, so the value would vanish at random); "
@@ -292,7 +264,7 @@ class RedisMap(Generic[T]):
         """Delete at the next background batch; return whether the key
         existed: known from this process's pending changes or cache, else
         asked of the server (one HEXISTS).  An absent key queues nothing."""
-        self._store._check_open()
+        self._check_open()
         field = _field(key)
         known = self._view.get(key, MISSING)
         if known is MISSING:
@@ -347,7 +319,7 @@ class RedisMap(Generic[T]):
     @overload
     def update(self, **pairs: T) -> None: ...
 
-    def update(self, *args: Any, **kwargs: Any) -> Any:
+    def update(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
         """``update(key, fn)``: change one value atomically; or, as
         ``dict.update``, ``update(mapping_or_pairs, **pairs)``: set each pair.
 
@@ -470,13 +442,10 @@ class RedisMap(Generic[T]):
         KeyError if the map is empty."""
         while True:
             self._flush_for_read()
-            _, chunk = self._store._read(
-                f"map {self._name!r}",
-                lambda: self._store._client.hscan(self._hash, 0, count=1),
-            )
+            _, chunk = self._hscan(0, 1)
             if not chunk:
                 raise KeyError("popitem(): the map is empty")
-            key = next(iter(chunk)).decode("utf-8", "surrogateescape")
+            key = next(iter(chunk))
             value = self.pop(key, MISSING)
             if value is not MISSING:
                 return key, value
@@ -508,7 +477,7 @@ class RedisMap(Generic[T]):
             return dict(self.items()) == dict(other.items())
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by contents
+    __hash__ = None  # mutable, compared by contents
 
     def sync(self) -> None:
         """Send the pending async changes now (every map's of the store)."""
@@ -522,12 +491,17 @@ class RedisMap(Generic[T]):
 
     # -- used by the store and its committer ----------------------------------
 
+    def _check_open(self) -> None:
+        if not self._open:
+            raise NotOpenError(self._why_closed)
+
     def _what(self, key: str | None) -> str:
         return f"map {self._name!r}" + ("" if key is None else f", key {key!r}")
 
     def _call(self, key: str | None, *command: Any) -> Any:
         return self._store._read(
-            self._what(key), lambda: self._store._client.execute_command(*command)
+            self._what(key),
+            lambda: self._store._client.execute_command(*command),  # type: ignore[no-untyped-call]
         )
 
     def _take_pending(self) -> list[Command]:

@@ -106,8 +106,9 @@ class RedisStore:
         self._maps: dict[str, RedisMap[Any]] = {}
         self._dirty: dict[int, RedisMap[Any]] = {}
         self._fsync = FsyncMode(self._client)
+        self._batch = Batch(self._client)
         self._committer = Committer(
-            Batch(self._client),
+            self._batch,
             self._take_dirty,
             self._wrap,
             self._waitaof_ms,
@@ -123,6 +124,7 @@ class RedisStore:
         if local_cache:
             self._tracking = Invalidations(
                 self._client,
+                self._batch,
                 f"{namespace}:".encode(),
                 self._changed,
                 self._tracking_state,
@@ -163,8 +165,8 @@ class RedisStore:
 
     @property
     def tracking_client_id(self) -> int | None:
-        """The Redis client id of the invalidation connection (None when it
-        is down or the local cache is off)."""
+        """The Redis client id of the connection receiving invalidations
+        (None while it is down, or without the local cache)."""
         return None if self._tracking is None else self._tracking.client_id
 
     def __repr__(self) -> str:
@@ -200,6 +202,13 @@ class RedisStore:
 
     # -- lifecycle ----------------------------------------------------------
 
+    def _refuse_calls(self) -> None:
+        """From now on every map call raises NotOpenError (self._why_closed).
+        No lock: a fork child cannot take one a parent thread held."""
+        for m in list(self._maps.values()):
+            m._why_closed = self._why_closed
+            m._open = False
+
     def _check_open(self) -> None:
         if self._state != "open":
             raise NotOpenError(self._why_closed)
@@ -217,6 +226,7 @@ class RedisStore:
                     return
                 self._state = "closing"
                 self._why_closed = f"{self}: the store is closed"
+                self._refuse_calls()
             with self._wake:
                 self._wake.notify_all()
             if self._sync_thread is not threading.current_thread():
@@ -230,6 +240,7 @@ class RedisStore:
                 try:
                     self._flush()  # what a call that was already inside queued
                 finally:
+                    self._batch.close()
                     self._client.connection_pool.disconnect()
                     _open_stores.discard(self)
 
@@ -241,6 +252,7 @@ class RedisStore:
             f"{self}: this store belongs to the parent process; "
             "open a new RedisStore in the child"
         )
+        self._refuse_calls()
 
     def __enter__(self) -> RedisStore:
         return self

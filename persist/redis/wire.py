@@ -4,7 +4,7 @@ check of what ``*_fsync`` can rely on."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -36,15 +36,25 @@ def make_client(url: str, socket_timeout: float) -> redis.Redis:
 
 
 class Batch:
-    """Send commands on one pooled connection in one round trip.
+    """Send commands on the store's one write connection, one round trip each.
 
-    More than one command is wrapped in MULTI/EXEC, so the server applies the
-    batch whole or not at all; ``waitaof_ms`` appends ``WAITAOF 1 0 ms``
-    after it (on the same connection, which is what WAITAOF waits for).
+    Every write of the store goes through this connection (the committer
+    sends one batch at a time), so the local cache's tracking can be told to
+    skip our own writes (NOLOOP).  More than one command is wrapped in
+    MULTI/EXEC, so the server applies the batch whole or not at all;
+    ``waitaof_ms`` appends ``WAITAOF 1 0 ms`` after it (on the same
+    connection, which is what WAITAOF waits for).
+
+    ``on_connect(conn)`` runs on every new connection (it turns tracking on);
+    ``on_lost()`` when one is dropped.  ``lock`` guards the connection.
     """
 
     def __init__(self, client: redis.Redis) -> None:
-        self.pool = client.connection_pool
+        self._pool = client.connection_pool
+        self._conn: Any = None
+        self.lock = threading.Lock()
+        self.on_connect: Callable[[Any], None] | None = None
+        self.on_lost: Callable[[], None] | None = None
 
     def send(
         self, commands: Sequence[Command], waitaof_ms: int | None = None
@@ -61,20 +71,19 @@ class Batch:
             body = [("MULTI",), *body, ("EXEC",)]
         if waitaof_ms is not None:
             body.append(("WAITAOF", 1, 0, waitaof_ms))
-        conn = self.pool.get_connection()
-        try:
-            conn.send_packed_command(conn.pack_commands(body), check_health=False)
-            replies: list[Any] = []
-            for _ in body:
-                try:
-                    replies.append(conn.read_response())
-                except ResponseError as exc:
-                    replies.append(exc)
-        except BaseException:
-            conn.disconnect()  # half read: never hand it out again as is
-            raise
-        finally:
-            self.pool.release(conn)
+        with self.lock:
+            try:
+                conn = self._connection()
+                conn.send_packed_command(conn.pack_commands(body), check_health=False)
+                replies: list[Any] = []
+                for _ in body:
+                    try:
+                        replies.append(conn.read_response())
+                    except ResponseError as exc:
+                        replies.append(exc)
+            except BaseException:
+                self._drop()  # half read: never use it again as is
+                raise
         waited = replies.pop() if waitaof_ms is not None else None
         if isinstance(waited, ResponseError):
             raise waited
@@ -84,6 +93,69 @@ class Batch:
         if isinstance(executed, ResponseError):  # EXECABORT: nothing applied
             return [executed] * len(commands), waited
         return list(executed), waited
+
+    def _connection(self) -> Any:
+        """The open connection (lock held): a new one if there is none or
+        the server closed it while it was idle."""
+        if self._conn is not None and _closed_while_idle(self._conn):
+            self._drop()
+        if self._conn is None:
+            conn = self._pool.connection_class(**self._pool.connection_kwargs)
+            try:
+                conn.connect()
+                if self.on_connect is not None:
+                    self.on_connect(conn)
+            except BaseException:
+                conn.disconnect()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.disconnect()
+            self._conn = None
+            if self.on_lost is not None:
+                self.on_lost()
+
+    def setup(self) -> None:
+        """Connect now if needed, and run on_connect on the connection again
+        (tracking is redirected to a new invalidation connection)."""
+        with self.lock:
+            try:
+                had = self._conn is not None
+                conn = self._connection()
+                if had and self.on_connect is not None:
+                    self.on_connect(conn)
+            except CONNECTION_ERRORS:
+                self._drop()
+                raise
+
+    def probe(self) -> bool:
+        """Drop the connection if the server closed it while idle (skipped
+        while a batch is in flight); True if it was dropped."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            if self._conn is not None and _closed_while_idle(self._conn):
+                self._drop()
+                return True
+            return False
+        finally:
+            self.lock.release()
+
+    def close(self) -> None:
+        with self.lock:
+            self.on_lost = None
+            self._drop()
+
+
+def _closed_while_idle(conn: Any) -> bool:
+    """An idle connection has nothing to read: readable means closed (EOF)."""
+    try:
+        return bool(conn.can_read(timeout=0))
+    except CONNECTION_ERRORS:
+        return True
 
 
 class FsyncMode:
@@ -136,6 +208,6 @@ class FsyncMode:
 
 def _setting(client: redis.Redis, name: str) -> str:
     """One CONFIG GET value as text ("?" if the server has no such setting)."""
-    reply = client.config_get(name)
+    reply: dict[Any, Any] = dict(client.config_get(name))
     value = reply.get(name, reply.get(name.encode(), "?"))
     return value.decode() if isinstance(value, bytes) else str(value)
