@@ -240,7 +240,7 @@ class RedisStore:
                 try:
                     self._flush()  # what a call that was already inside queued
                 finally:
-                    self._batch.close()
+                    self._batch.close(self._why_closed)
                     self._client.connection_pool.disconnect()
                     _open_stores.discard(self)
 

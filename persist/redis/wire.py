@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as _ConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as _TimeoutError
 
+from ..errors import NotOpenError
 from .errors import FsyncUnavailableError
 
 __all__ = ["CONNECTION_ERRORS", "Batch", "FsyncMode", "make_client"]
@@ -55,6 +56,7 @@ class Batch:
         self.lock = threading.Lock()
         self.on_connect: Callable[[Any], None] | None = None
         self.on_lost: Callable[[], None] | None = None
+        self._why_closed: str | None = None
 
     def send(
         self, commands: Sequence[Command], waitaof_ms: int | None = None
@@ -100,6 +102,8 @@ class Batch:
         if self._conn is not None and _closed_while_idle(self._conn):
             self._drop()
         if self._conn is None:
+            if self._why_closed is not None:
+                raise NotOpenError(self._why_closed)
             conn = self._pool.connection_class(**self._pool.connection_kwargs)
             try:
                 conn.connect()
@@ -144,8 +148,10 @@ class Batch:
         finally:
             self.lock.release()
 
-    def close(self) -> None:
+    def close(self, why: str) -> None:
+        """Drop the connection; later batches raise NotOpenError(why)."""
         with self.lock:
+            self._why_closed = why
             self.on_lost = None
             self._drop()
 
