@@ -62,7 +62,8 @@ class Batch:
         self, commands: Sequence[Command], waitaof_ms: int | None = None
     ) -> tuple[list[Any], Any]:
         """Return one reply per command (a ResponseError instance for a
-        command the server refused) and the WAITAOF reply (or None).
+        command the server refused) and the WAITAOF reply (None without one;
+        a ResponseError if the server refused it).
 
         :raises redis.ConnectionError: (and TimeoutError, OSError) the
             connection failed; it is dropped, the next batch reconnects
@@ -87,8 +88,6 @@ class Batch:
                 self._drop()  # half read: never use it again as is
                 raise
         waited = replies.pop() if waitaof_ms is not None else None
-        if isinstance(waited, ResponseError):
-            raise waited
         if not transaction:
             return replies, waited
         executed = replies[-1]
