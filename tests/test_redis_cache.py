@@ -3,9 +3,11 @@ the server's invalidation messages (client tracking, broadcast mode)."""
 
 from __future__ import annotations
 
+import threading
+
 import attrs
 import redis
-from conftest import wait_until
+from conftest import run_threads, wait_until
 from redis_helpers import Stores
 
 from persist.redis import RedisStore
@@ -143,3 +145,31 @@ def test_without_the_local_cache_every_read_asks_the_server(
     assert m.get("k") == 2  # at once, no invalidation needed
     raw.hdel(b"persist:m", b"k")
     assert "k" not in m
+
+
+def test_readers_racing_invalidations_end_on_the_last_write(
+    stores: Stores, fast_thread_switching: None
+) -> None:
+    """Four threads read a key in a loop (fetching and caching) while another
+    store writes it 300 times: once the writes stop, every reader converges
+    on the last value (a value fetched while its invalidation arrived is never
+    cached, so no stale value stays)."""
+    reader_store, writer_store = stores(), stores()
+    tracking(reader_store)
+    r, w = reader_store.map("m", int), writer_store.map("m", int)
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            r.get("k")
+        wait_until(lambda: r.get("k") == 299, what="the last write")
+
+    def write() -> None:
+        try:
+            for i in range(300):
+                w.set("k", i)
+        finally:
+            done.set()
+
+    run_threads(*(read for _ in range(4)), write)
+    assert cached(r, "k") and r.get("k") == 299
