@@ -10,6 +10,7 @@ import redis
 from conftest import run_threads, wait_until
 from redis_helpers import Stores
 
+import persist
 from persist.redis import RedisStore
 
 
@@ -173,3 +174,53 @@ def test_readers_racing_invalidations_end_on_the_last_write(
 
     run_threads(*(read for _ in range(4)), write)
     assert cached(r, "k") and r.get("k") == 299
+
+
+class Slow:
+    """A value whose decode can be held, to stop a read between the server's
+    reply and the cache."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Slow) and other.n == self.n
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_a_value_fetched_while_its_invalidation_arrived_is_not_cached(
+    stores: Stores, raw: redis.Redis
+) -> None:
+    """A get has the old value from the server but is held before caching
+    it; meanwhile another client writes and the invalidation is processed.
+    That get returns the old value, but does not cache it: the next get
+    reads the new one."""
+    hold, inside, release = threading.Event(), threading.Event(), threading.Event()
+
+    def decode(data: bytes) -> Slow:
+        if hold.is_set():
+            inside.set()
+            release.wait(10)
+        return Slow(int(data))
+
+    persist.register_codec(Slow, lambda v: b"%d" % v.n, decode)
+    store = stores()
+    tracking(store)
+    m, flag = store.map("m", Slow), store.map("flag", int)
+    raw.hset(b"persist:m", b"k", b"1")
+    raw.hset(b"persist:flag", b"f", b"0")
+    wait_until(lambda: cached(flag, "f"), what="the flag cached")
+    got: list[Slow | None] = []
+    hold.set()
+    reader = threading.Thread(target=lambda: got.append(m.get("k")))
+    reader.start()
+    assert inside.wait(10)
+    raw.hset(b"persist:m", b"k", b"2")
+    raw.hset(b"persist:flag", b"f", b"1")  # its invalidation comes after k's
+    wait_until(lambda: flag.get("f") == 1, what="k's invalidation processed")
+    hold.clear()
+    release.set()
+    reader.join(10)
+    assert got == [Slow(1)]
+    assert m.get("k") == Slow(2)
