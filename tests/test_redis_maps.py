@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import cattrs
 import pytest
 import redis
 from conftest import (
@@ -87,6 +88,13 @@ def test_single_map_is_the_hash_namespace_colon(
     assert m.store.closed
     with pytest.raises(persist.NotOpenError):
         m.get("k")
+    converter = cattrs.Converter()
+    with pr.open_single_map(redis_url, User, converter=converter) as users:
+        assert users.codec.source == "cattrs"
+        users.set("a", User("A", "a@x", 1))
+        assert raw.hget(b"persist:", b"a") == user_json("A", "a@x", 1).encode()
+    with pytest.raises(ValueError):
+        pr.RedisStore(redis_url, update_attempts=0)
 
 
 def test_attributes(stores: Stores, redis_url: str) -> None:
