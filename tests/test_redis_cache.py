@@ -3,11 +3,14 @@ the server's invalidation messages (client tracking, broadcast mode)."""
 
 from __future__ import annotations
 
+import threading
+
 import attrs
 import redis
-from conftest import wait_until
+from conftest import run_threads, wait_until
 from redis_helpers import Stores
 
+import persist
 from persist.redis import RedisStore
 
 
@@ -143,3 +146,81 @@ def test_without_the_local_cache_every_read_asks_the_server(
     assert m.get("k") == 2  # at once, no invalidation needed
     raw.hdel(b"persist:m", b"k")
     assert "k" not in m
+
+
+def test_readers_racing_invalidations_end_on_the_last_write(
+    stores: Stores, fast_thread_switching: None
+) -> None:
+    """Four threads read a key in a loop (fetching and caching) while another
+    store writes it 300 times: once the writes stop, every reader converges
+    on the last value (a value fetched while its invalidation arrived is never
+    cached, so no stale value stays)."""
+    reader_store, writer_store = stores(), stores()
+    tracking(reader_store)
+    r, w = reader_store.map("m", int), writer_store.map("m", int)
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            r.get("k")
+        wait_until(lambda: r.get("k") == 299, what="the last write")
+
+    def write() -> None:
+        try:
+            for i in range(300):
+                w.set("k", i)
+        finally:
+            done.set()
+
+    run_threads(*(read for _ in range(4)), write)
+    assert cached(r, "k") and r.get("k") == 299
+
+
+class Slow:
+    """A value whose decode can be held, to stop a read between the server's
+    reply and the cache."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Slow) and other.n == self.n
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_a_value_fetched_while_its_invalidation_arrived_is_not_cached(
+    stores: Stores, raw: redis.Redis
+) -> None:
+    """A get has the old value from the server but is held before caching
+    it; meanwhile another client writes and the invalidation is processed.
+    That get returns the old value, but does not cache it: the next get
+    reads the new one."""
+    hold, inside, release = threading.Event(), threading.Event(), threading.Event()
+
+    def decode(data: bytes) -> Slow:
+        if hold.is_set():
+            inside.set()
+            release.wait(10)
+        return Slow(int(data))
+
+    persist.register_codec(Slow, lambda v: b"%d" % v.n, decode)
+    store = stores()
+    tracking(store)
+    m, flag = store.map("m", Slow), store.map("flag", int)
+    raw.hset(b"persist:m", b"k", b"1")
+    raw.hset(b"persist:flag", b"f", b"0")
+    wait_until(lambda: cached(flag, "f"), what="the flag cached")
+    got: list[Slow | None] = []
+    hold.set()
+    reader = threading.Thread(target=lambda: got.append(m.get("k")))
+    reader.start()
+    assert inside.wait(10)
+    raw.hset(b"persist:m", b"k", b"2")
+    raw.hset(b"persist:flag", b"f", b"1")  # its invalidation comes after k's
+    wait_until(lambda: flag.get("f") == 1, what="k's invalidation processed")
+    hold.clear()
+    release.set()
+    reader.join(10)
+    assert got == [Slow(1)]
+    assert m.get("k") == Slow(2)

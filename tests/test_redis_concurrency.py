@@ -7,11 +7,13 @@ from __future__ import annotations
 import multiprocessing
 import threading
 
+import pytest
 import redis
 from conftest import run_threads
 from redis_helpers import Stores
 
-from persist.redis import RedisStore
+from persist import Update
+from persist.redis import RedisStore, UpdateConflictError
 
 INCREMENTS = 150
 
@@ -122,3 +124,42 @@ def test_group_commit_many_writers(
         f"k{n}-{j}".encode(): b"%d" % (90 + j) for n in range(8) for j in range(1, 10)
     }
     assert raw.hgetall(b"persist:m") == expected
+
+
+def test_update_runs_fn_again_after_a_conflict(
+    stores: Stores, raw: redis.Redis
+) -> None:
+    """Another client changes the key while fn runs: the compare-and-set
+    fails, fn runs again on the new value, and the result builds on it."""
+    m = stores().map("m", int)
+    m.set("c", 1)
+    calls: list[int | None] = []
+
+    def add_ten(u: Update[int]) -> None:
+        calls.append(u.value)
+        if len(calls) == 1:
+            raw.hset(b"persist:m", b"c", b"5")  # a concurrent writer
+        u.set((u.value or 0) + 10)
+
+    assert m.update("c", add_ten) == (15, True)
+    assert calls == [1, 5]
+    assert raw.hget(b"persist:m", b"c") == b"15"
+
+
+def test_update_gives_up_after_update_attempts(
+    stores: Stores, raw: redis.Redis
+) -> None:
+    """Every attempt loses: UpdateConflictError after update_attempts, and
+    only the other writer's values are stored."""
+    m = stores(update_attempts=3).map("m", int)
+    calls: list[int] = []
+
+    def always_overtaken(u: Update[int]) -> None:
+        calls.append(1)
+        raw.hset(b"persist:m", b"c", b"%d" % len(calls))
+        u.set(100)
+
+    with pytest.raises(UpdateConflictError, match="map 'm', key 'c'"):
+        m.update("c", always_overtaken)
+    assert len(calls) == 3
+    assert raw.hget(b"persist:m", b"c") == b"3"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 from conftest import run_threads, wait_until
+from redis_helpers import Stores
 from redis_server import RedisServer
 
 import persist
@@ -288,3 +289,22 @@ def test_close_from_another_thread_while_writers_run(
 @pytest.fixture
 def stores_url(redis_url: str) -> str:
     return redis_url
+
+
+def test_waitaof_path_framing_on_a_server_without_waitaof(
+    stores: Stores, raw: redis.Redis
+) -> None:
+    """The Redis >= 7.2 path forced on this 7.0 server (which refuses
+    WAITAOF): the batch and the WAITAOF after it stay in step on the one
+    connection, the write is applied, the fsync is reported unconfirmed,
+    and the connection keeps working."""
+    store = stores(sync_interval=3600)
+    m = store.map("m", int)
+    store._fsync.mode = "waitaof"  # what FsyncMode finds on Redis 7.2+
+    m.set_async("a", 1)
+    with pytest.raises(FsyncUnavailableError, match="WAITAOF could not confirm"):
+        m.set_fsync("b", 2)
+    with pytest.raises(FsyncUnavailableError, match="WAITAOF"):
+        store.fsync_all()
+    m.set("c", 3)
+    assert raw.hgetall(b"persist:m") == {b"a": b"1", b"b": b"2", b"c": b"3"}

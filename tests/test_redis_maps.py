@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import cattrs
 import pytest
 import redis
 from conftest import (
@@ -87,6 +88,13 @@ def test_single_map_is_the_hash_namespace_colon(
     assert m.store.closed
     with pytest.raises(persist.NotOpenError):
         m.get("k")
+    converter = cattrs.Converter()
+    with pr.open_single_map(redis_url, User, converter=converter) as users:
+        assert users.codec.source == "cattrs"
+        users.set("a", User("A", "a@x", 1))
+        assert raw.hget(b"persist:", b"a") == user_json("A", "a@x", 1).encode()
+    with pytest.raises(ValueError):
+        pr.RedisStore(redis_url, update_attempts=0)
 
 
 def test_attributes(stores: Stores, redis_url: str) -> None:
@@ -340,3 +348,25 @@ def test_unreachable_server_is_a_clear_error() -> None:
 
     with pytest.raises(pr.RedisConnectionError, match=r"127\.0\.0\.1"):
         pr.RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout=2)
+
+
+def test_a_forked_child_cannot_use_the_parents_store(stores: Stores) -> None:
+    """After os.fork() the child's copy refuses every call (NotOpenError
+    saying it belongs to the parent); the parent's store goes on."""
+    import os
+
+    m = stores().map("m", int)
+    m.set("k", 1)
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the call is refused as expected
+        try:
+            m.get("k")
+        except persist.NotOpenError as exc:
+            os._exit(0 if "parent" in str(exc) else 2)
+        except BaseException:
+            os._exit(3)
+        os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    m.set("k", 2)
+    assert m["k"] == 2

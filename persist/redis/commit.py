@@ -130,10 +130,10 @@ class Committer:
         n_async = len(commands)
         writes = [t for t in tickets if t.command is not None]
         commands += [t.command for t in writes]  # type: ignore[misc]
-        waitaof = None
-        if any(t.fsync for t in writes):
-            waitaof = self._waitaof_ms()
-        if not commands:
+        # WAITAOF on the write connection covers every write sent on it since
+        # it was opened, so fsync_all with nothing pending waits for those
+        waitaof = self._waitaof_ms() if any(t.fsync for t in tickets) else None
+        if not commands and waitaof is None:
             for t in tickets:
                 t.done = True
             return
@@ -156,12 +156,16 @@ class Committer:
         for t, reply in zip(writes, replies[n_async:], strict=True):
             if isinstance(reply, ResponseError):
                 t.error = reply
-            elif t.fsync and waited is not None and int(waited[0]) < 1:
-                t.error = FsyncUnavailableError(
-                    f"{t.what}: WAITAOF says the server's append-only file is off "
-                    "(the write was applied but not fsync'd); set 'appendonly yes'"
-                )
             else:
                 t.reply = reply
+        if waited is not None and (
+            isinstance(waited, ResponseError) or int(waited[0]) < 1
+        ):
+            for t in tickets:
+                if t.fsync and t.error is None:
+                    t.error = FsyncUnavailableError(
+                        f"{t.what}: the write was applied but WAITAOF could not "
+                        f"confirm an fsync ({waited!r}); is 'appendonly yes' set?"
+                    )
         for t in tickets:
             t.done = True

@@ -89,6 +89,8 @@ class RedisStore:
         update_attempts: int = 1000,
     ) -> None:
         _check_namespace(namespace)
+        if update_attempts < 1:
+            raise ValueError(f"update_attempts must be >= 1, got {update_attempts!r}")
         self._url = url
         self._namespace = namespace
         self._sync_interval = _seconds(sync_interval)
@@ -104,6 +106,7 @@ class RedisStore:
         self._lock = threading.RLock()
         self._close_lock = threading.Lock()
         self._maps: dict[str, RedisMap[Any]] = {}
+        self._maps_by_key: dict[bytes, RedisMap[Any]] = {}  # by Redis key
         self._dirty: dict[int, RedisMap[Any]] = {}
         self._fsync = FsyncMode(self._client)
         self._batch = Batch(self._client)
@@ -198,6 +201,7 @@ class RedisStore:
                 raise MapExistsError(f"map {name!r} is already registered")
             m: RedisMap[Any] = RedisMap(self, name, value_type, codec)
             self._maps[name] = m
+            self._maps_by_key[m.redis_key] = m
             return m
 
     # -- lifecycle ----------------------------------------------------------
@@ -240,7 +244,7 @@ class RedisStore:
                 try:
                     self._flush()  # what a call that was already inside queued
                 finally:
-                    self._batch.close()
+                    self._batch.close(self._why_closed)
                     self._client.connection_pool.disconnect()
                     _open_stores.discard(self)
 
@@ -363,11 +367,15 @@ class RedisStore:
 
     def _changed(self, redis_key: bytes | None) -> None:
         """An invalidation: drop the cached reads of that map (None: all)."""
+        if redis_key is not None:
+            m = self._maps_by_key.get(redis_key)
+            if m is not None:
+                m._invalidate()
+            return
         with self._lock:
             maps = list(self._maps.values())
         for m in maps:
-            if redis_key is None or m.redis_key == redis_key:
-                m._invalidate()
+            m._invalidate()
 
     def _tracking_state(self, up: bool) -> None:
         """Tracking went on or off: either way nothing cached before is
@@ -388,24 +396,44 @@ def _check_namespace(namespace: str) -> None:
 
 @overload
 def open_single_map(
-    url: str, value_type: type[T], *, namespace: str = "persist", **options: Any
+    url: str,
+    value_type: type[T],
+    *,
+    namespace: str = "persist",
+    converter: Any = None,
+    **options: Any,
 ) -> RedisMap[T]: ...
 @overload
 def open_single_map(
-    url: str, value_type: Any, *, namespace: str = "persist", **options: Any
+    url: str,
+    value_type: Any,
+    *,
+    namespace: str = "persist",
+    converter: Any = None,
+    **options: Any,
 ) -> RedisMap[Any]: ...
 
 
 def open_single_map(
-    url: str, value_type: Any, *, namespace: str = "persist", **options: Any
+    url: str,
+    value_type: Any,
+    *,
+    namespace: str = "persist",
+    converter: Any = None,
+    **options: Any,
 ) -> RedisMap[Any]:
     """Open a RedisStore on ``url`` holding one map, named ``""`` (the hash
     ``<namespace>:``); the map is a context manager that closes its store.
 
+    :param converter: a ``cattrs.Converter`` whose hooks encode the values
     :param options: passed to RedisStore (``sync_interval``, ``local_cache``, ...)
     """
     store = RedisStore(url, namespace, **options)
-    return store.map("", value_type)
+    try:
+        return store.map("", value_type, converter=converter)
+    except BaseException:
+        store.close()
+        raise
 
 
 def _close_all_at_exit() -> None:

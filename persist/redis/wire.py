@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as _ConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as _TimeoutError
 
+from ..errors import NotOpenError
 from .errors import FsyncUnavailableError
 
 __all__ = ["CONNECTION_ERRORS", "Batch", "FsyncMode", "make_client"]
@@ -55,12 +56,14 @@ class Batch:
         self.lock = threading.Lock()
         self.on_connect: Callable[[Any], None] | None = None
         self.on_lost: Callable[[], None] | None = None
+        self._why_closed: str | None = None
 
     def send(
         self, commands: Sequence[Command], waitaof_ms: int | None = None
     ) -> tuple[list[Any], Any]:
         """Return one reply per command (a ResponseError instance for a
-        command the server refused) and the WAITAOF reply (or None).
+        command the server refused) and the WAITAOF reply (None without one;
+        a ResponseError if the server refused it).
 
         :raises redis.ConnectionError: (and TimeoutError, OSError) the
             connection failed; it is dropped, the next batch reconnects
@@ -85,8 +88,6 @@ class Batch:
                 self._drop()  # half read: never use it again as is
                 raise
         waited = replies.pop() if waitaof_ms is not None else None
-        if isinstance(waited, ResponseError):
-            raise waited
         if not transaction:
             return replies, waited
         executed = replies[-1]
@@ -100,6 +101,8 @@ class Batch:
         if self._conn is not None and _closed_while_idle(self._conn):
             self._drop()
         if self._conn is None:
+            if self._why_closed is not None:
+                raise NotOpenError(self._why_closed)
             conn = self._pool.connection_class(**self._pool.connection_kwargs)
             try:
                 conn.connect()
@@ -144,8 +147,10 @@ class Batch:
         finally:
             self.lock.release()
 
-    def close(self) -> None:
+    def close(self, why: str) -> None:
+        """Drop the connection; later batches raise NotOpenError(why)."""
         with self.lock:
+            self._why_closed = why
             self.on_lost = None
             self._drop()
 
