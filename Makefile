@@ -2,7 +2,7 @@
 PY ?= python3
 VENV ?= .venv
 
-.PHONY: venv build test demo lint bench bench-quick clean
+.PHONY: venv build test demo lint bench bench-quick bench-redis clean
 
 venv:
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench: venv            ## the README's benchmark tables, full sizes (hours)
 bench-quick: venv      ## go-persist's scenarios and load benchmark at small sizes (< 3 min)
 	$(VENV)/bin/pip install -q '.[bench]'
 	$(VENV)/bin/python perf/gobench.py --quick
+
+bench-redis: venv      ## persist on Redis vs redis-py and the file store (< 1 h; --quick < 3 min)
+	$(VENV)/bin/pip install -q '.[bench,redis]'
+	$(VENV)/bin/python perf/redis_bench.py -o perf/results/redis.json
 
 clean:
 	rm -rf build dist *.egg-info persist/*.c persist/*.so perf/results

@@ -43,6 +43,7 @@ extensions = [
     Extension(
         "persist._plancodec", ["persist/_plancodec.pyx"], depends=["persist/_cjson.pxd"]
     ),
+    Extension("persist.redis._reads", ["persist/redis/_reads.pyx"]),
 ]
 schemas = [
     load_module(f"persist.schemas.{path.stem}", path)

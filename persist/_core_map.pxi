@@ -769,6 +769,18 @@ cdef class PersistMap:
         return 0
 
 
+def _run_update(fn, current, bint exists, copy):
+    """Run an update function the way ``PersistMap.update`` does, for a store
+    that keeps its values elsewhere (persist.redis): ``fn`` gets an Update
+    holding ``copy(current)``; return ``(verdict, value)``, the verdict being
+    0 store ``value``, 1 set ``value``, 2 delete, 3 cancel."""
+    cdef Update upd = Update.__new__(Update)
+    upd.exists = exists
+    upd.value = copy(current) if exists else None
+    fn(upd)
+    return upd.state, upd.value
+
+
 def _after_fork_in_child():
     """Forget the deadlock check's state: a parent thread may have held its lock."""
     global graph_lock

@@ -12,9 +12,9 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, NoReturn
 
 from tqdm import tqdm
 
@@ -50,10 +50,15 @@ def _existing(path: str) -> str:
 
 
 class _Scan:
-    """Every record of a file, read without locking or changing it."""
+    """Every record of a file, read without locking or changing it.
 
-    def __init__(self, path: str) -> None:
+    :param bare_in_single: bare keys join the single map ``""`` (as when a
+        store registers it) instead of staying orphans (map None)
+    """
+
+    def __init__(self, path: str, bare_in_single: bool = False) -> None:
         self.maps: dict[str | None, _core.PersistMap[None]] = {}
+        self._bare_in_single = bare_in_single
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             self.valid_end, self.size, self.records = _core.load(fd, path, self._route)
@@ -61,6 +66,8 @@ class _Scan:
             os.close(fd)
 
     def _route(self, name: str | None) -> _core.PersistMap[None]:
+        if name is None and self._bare_in_single:
+            name = ""
         m = self.maps.get(name)
         if m is None:
             m = self.maps[name] = _core.PersistMap(None, name, None, None, b"")
@@ -258,6 +265,24 @@ def cmd_codegen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_copy(args: argparse.Namespace) -> int:
+    from . import copy
+
+    try:
+        copy.check_sides(args.src, args.dst)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    done = copy.copy(args.src, args.dst, args.namespace, args.force)
+    src, dst = (copy.shown_url(x) for x in (args.src, args.dst))
+    maps = "1 map" if done.maps == 1 else f"{done.maps} maps"
+    print(f"copied {done.keys} keys of {maps} from {src} to {dst}")
+    return 0
+
+
+class _UsageError(Exception):
+    """Arguments argparse accepted but the command cannot use (exit 2)."""
+
+
 _COMMANDS = (
     (
         "stats",
@@ -346,6 +371,25 @@ def _parser() -> argparse.ArgumentParser:
         "--build", action="store_true", help="compile it in place (needs Cython)"
     )
     p.set_defaults(fn=cmd_codegen)
+    p = sub.add_parser(
+        "copy",
+        help="copy a file into Redis or Redis into a file",
+        description="Copy every live key of a go-persist file into Redis (one hash "
+        "per map, <namespace>:<map>, the values' JSON bytes unchanged; bare keys "
+        "join the single map), or the maps of a Redis namespace into a new file. "
+        "Exactly one of SRC and DST is a redis://, rediss:// or unix:// URL.",
+    )
+    p.add_argument("src", help="a file or a Redis URL")
+    p.add_argument("dst", help="a new file or a Redis URL")
+    p.add_argument(
+        "--namespace", default="persist", help="the maps' key prefix (persist)"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing file / set keys over a namespace holding maps",
+    )
+    p.set_defaults(fn=cmd_copy, usage_error=p.error)
     return parser
 
 
@@ -356,6 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.fn(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status
+    except _UsageError as exc:
+        usage_error: Callable[[str], NoReturn] = args.usage_error
+        usage_error(str(exc))  # argparse's usage message, exit 2
     except BrokenPipeError:  # the reader stopped early (| head): end quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush has nowhere to fail

@@ -20,6 +20,7 @@ if not any((_CHECKOUT / "persist").glob("_core*.so")):
 
 import attrs  # noqa: E402
 import pytest  # noqa: E402
+import redis_helpers  # noqa: E402
 from childlib import fds_of, writes_fail  # noqa: E402, F401 (shared with the children)
 from redis_server import RedisServer  # noqa: E402
 
@@ -207,6 +208,25 @@ def redis_url(redis_server: RedisServer) -> str:
     """The session server's URL, its data flushed before the test."""
     assert redis_server.command("FLUSHALL") == b"+OK"
     return redis_server.url
+
+
+@pytest.fixture
+def stores(redis_url: str) -> Iterator["redis_helpers.Stores"]:
+    """A factory of RedisStores on the session server (1 ms background
+    sync), every one closed at the end of the test."""
+    made = redis_helpers.Stores(redis_url)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def raw(redis_url: str) -> Iterator["redis.Redis"]:  # noqa: F821 (imported here)
+    """A plain redis-py client on the session server (bytes in, bytes out)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
 
 
 # --------------------------------------------------------------------------

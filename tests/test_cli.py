@@ -388,7 +388,16 @@ def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
-    for command in ("stats", "dump", "check", "shrink", "repair", "get", "codegen"):
+    for command in (
+        "stats",
+        "dump",
+        "check",
+        "shrink",
+        "repair",
+        "get",
+        "codegen",
+        "copy",
+    ):
         assert f"    {command} " in out
     assert "``" not in out
 
