@@ -168,9 +168,10 @@ class RedisStore:
 
     @property
     def tracking_client_id(self) -> int | None:
-        """The Redis client id of the connection receiving invalidations
-        (None while it is down, or without the local cache)."""
-        return None if self._tracking is None else self._tracking.client_id
+        """The Redis client id of the connection receiving invalidations,
+        while the local cache is in use (None while tracking is not fully
+        set up, or without the local cache)."""
+        return None if self._tracking is None else self._tracking.active_id
 
     def __repr__(self) -> str:
         state = "open" if self._state == "open" else "closed"

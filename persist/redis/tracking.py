@@ -71,6 +71,12 @@ class Invalidations:
         )
         self._thread.start()
 
+    @property
+    def active_id(self) -> int | None:
+        """The subscriber's client id while caching is allowed, else None."""
+        with self._state_lock:
+            return self.client_id if self._up else None
+
     def stop(self) -> None:
         """Stop the thread (within POLL_SECONDS) and drop the subscriber."""
         self._stop.set()
