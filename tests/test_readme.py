@@ -5,6 +5,9 @@ Every ```python block of the README is one of:
 - a part of the quick start: the blocks of the "Quick start" section, joined
   into one script that this test runs and `make lint` type-checks (mypy
   --strict, pyright strict);
+- a part of the Redis section: its blocks follow the quick start (they use
+  its classes), run against a real server (the README's URL replaced by the
+  test server's) and type-checked with it;
 - a file of ``examples/myproject`` shown whole (its first line is ``# <name>``):
   ``tests/test_examples.py`` checks it is that file byte for byte, and `make
   lint` type-checks the file with the other examples;
@@ -25,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MYPROJECT = ROOT / "examples" / "myproject"
 PARTIAL = "<!-- partial snippet -->"
+REDIS_SECTION = "Beyond one machine: Redis"
+README_REDIS_URL = "redis://localhost:6379/0"
 
 _HEADING = re.compile(r"^## (.+)$", re.M)
 _BLOCK = re.compile(r"^([^\n]*)\n```python\n(.*?)^```$", re.M | re.S)
@@ -61,12 +66,21 @@ def quick_start() -> str:
     )
 
 
+def redis_section() -> str:
+    """The Python blocks of the README's Redis section, as one script."""
+    return "\n".join(
+        code for section, _, code in python_blocks() if section == REDIS_SECTION
+    )
+
+
 def unchecked_blocks(text: str | None = None) -> list[str]:
     """The first lines of the blocks that are neither checked nor marked partial."""
     return [
         code.split("\n", 1)[0]
         for section, above, code in python_blocks(text)
-        if section != "Quick start" and shown_file(code) is None and above != PARTIAL
+        if section not in ("Quick start", REDIS_SECTION)
+        and shown_file(code) is None
+        and above != PARTIAL
     ]
 
 
@@ -126,5 +140,24 @@ def test_quick_start_runs_as_written(tmp_path: Path) -> None:
     assert sorted(path.name for path in tmp_path.iterdir()) == ["app.db", "users.db"]
 
 
+def test_redis_section_runs_as_written(tmp_path: Path, redis_url: str) -> None:
+    """The Redis blocks, after the quick start, on a real server: the same
+    lines as the quick start, then what the Redis blocks print."""
+    assert README_REDIS_URL in redis_section()
+    script = quick_start() + "\n" + redis_section().replace(README_REDIS_URL, redis_url)
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines()[-1:] == ["29"]
+    assert len(done.stdout.splitlines()) == 8
+
+
 if __name__ == "__main__":  # make lint type-checks what this prints
     print(quick_start())
+    print(redis_section())

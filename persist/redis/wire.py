@@ -188,7 +188,7 @@ class FsyncMode:
         info = self.client.info("server")
         version = tuple(int(p) for p in str(info["redis_version"]).split(".")[:2])
         if version >= WAITAOF_VERSION:
-            return "waitaof"
+            return self._waitaof_unless_aof_off(str(info["redis_version"]))
         try:
             appendonly = _setting(self.client, "appendonly")
             appendfsync = _setting(self.client, "appendfsync")
@@ -209,6 +209,22 @@ class FsyncMode:
             "set 'appendonly yes' and 'appendfsync always' (redis.conf, or "
             "CONFIG SET), or use Redis >= 7.2"
         )
+
+    def _waitaof_unless_aof_off(self, version: str) -> str:
+        """WAITAOF, unless the append-only file is off: then it could never
+        confirm, so refuse before anything is written (a server that hides
+        CONFIG gets WAITAOF, which then reports the write unconfirmed)."""
+        try:
+            appendonly = _setting(self.client, "appendonly")
+        except ResponseError:
+            return "waitaof"
+        if appendonly == "no":
+            raise FsyncUnavailableError(
+                f"set_fsync needs an append-only file, but this Redis {version} "
+                "runs with appendonly=no (WAITAOF would wait for nothing); set "
+                "'appendonly yes' (redis.conf, or CONFIG SET)"
+            )
+        return "waitaof"
 
 
 def _setting(client: redis.Redis, name: str) -> str:
