@@ -67,10 +67,15 @@ def quick_start() -> str:
 
 
 def redis_section() -> str:
-    """The Python blocks of the README's Redis section, as one script."""
-    return "\n".join(
+    """The Python blocks of the README's Redis section, as the body of a
+    function called at once: they reuse the quick start's names (``store``,
+    ``users``) for a RedisStore and its maps, which a type checker would
+    refuse as a reassignment at the top level."""
+    code = "\n".join(
         code for section, _, code in python_blocks() if section == REDIS_SECTION
     )
+    body = "".join(f"    {line}\n" if line else "\n" for line in code.splitlines())
+    return f"def redis_section() -> None:\n{body}\n\nredis_section()\n"
 
 
 def unchecked_blocks(text: str | None = None) -> list[str]:

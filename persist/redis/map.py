@@ -31,7 +31,8 @@ from .errors import UnsupportedError
 from .wire import Command
 
 if TYPE_CHECKING:
-    from .._core import _SupportsKeysAndGetItem
+    from _typeshed import SupportsKeysAndGetItem
+
     from .store import RedisStore
 
 __all__ = ["RedisMap"]
@@ -304,6 +305,14 @@ class RedisMap(CachedReads[T]):
         """The same as ``update`` (a compare-and-set needs the server's answer)."""
         return self._update(key, fn, False)
 
+    # MutableMapping's overloads first, as in persist._core's stub (a str is
+    # neither a mapping nor an iterable of pairs: update("k", fn) is a key form)
+    @overload
+    def update(self, other: SupportsKeysAndGetItem[str, T], /, **pairs: T) -> None: ...
+    @overload
+    def update(self, other: Iterable[tuple[str, T]], /, **pairs: T) -> None: ...
+    @overload
+    def update(self, **pairs: T) -> None: ...
     @overload
     def update(
         self, key: str, fn: Callable[[Update[T]], object], /
@@ -312,12 +321,6 @@ class RedisMap(CachedReads[T]):
     def update(
         self, key: str, /, *, fn: Callable[[Update[T]], object]
     ) -> tuple[T | None, bool]: ...
-    @overload
-    def update(self, other: _SupportsKeysAndGetItem[str, T], /, **pairs: T) -> None: ...
-    @overload
-    def update(self, other: Iterable[tuple[str, T]], /, **pairs: T) -> None: ...
-    @overload
-    def update(self, **pairs: T) -> None: ...
 
     def update(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
         """``update(key, fn)``: change one value atomically; or, as
