@@ -14,15 +14,16 @@
 # Depth: the parser counts arrays and objects (MAX_DEPTH, then the run-time
 # codec decides), the Any writer counts its levels, class writers of
 # recursive classes count theirs in Buffer.depth, their readers in
-# Parser.trees, and their copies take the depth as an argument -- every recursion in C is bounded, so no input and no
-# value can overflow a thread's C stack.
+# Parser.trees, and their copies take the depth as an argument -- every
+# recursion in C is bounded, so no input and no value can overflow a thread's
+# C stack.
 
 from libc.string cimport memcpy, strlen
 
 cdef enum:
     STACK_SIZE = 512  # encoder output stays on the C stack up to this size
     MAX_DEPTH = 512   # deeper nesting goes to the run-time codec (ujson stops at 1024)
-    CLASS_DEPTH = 256  # a recursive class nested deeper is an EncodeError (C stack)
+    CLASS_DEPTH = 256  # a recursive class nested deeper is an Encode/DecodeError (C stack)
 
 
 ctypedef struct Buffer:
