@@ -19,7 +19,9 @@ subclass, NaN, an escaped key -- and any error raised on the way go to the
 run-time codec (see ``_cjson.pyx``), so nothing here builds error messages.
 A recursive class's writer counts its levels (``_cj.enter``/``_cj.leave``)
 and every copy helper takes the depth (``copy_C_at(value, depth)``), so deep
-trees and cycles are an EncodeError, never a C stack overflow.
+trees and cycles are an EncodeError, never a C stack overflow; its reader
+counts them too (``_cj.enter_tree``/``_cj.leave_tree``): a deeper document is
+a DecodeError.
 Module-level names: ``_cls_C`` (the class), ``_codec_C`` (its
 ``_cj.ClassCodec``), ``_enum_E``, ``_part_T``, ``_default_C_field``.
 """
@@ -548,6 +550,10 @@ def _read(module: _Module, plan: ClassPlan) -> str:
         f'    """Parse {_a(plan.label)} at the parser\'s position."""',
         "    cdef Py_ssize_t index = -1",
         *(f"    f_{field.name} = _cj.MISSING" for field in plan.fields),
+    ]
+    if recursive(plan):
+        lines.append(f"    _cj.enter_tree(p, _cls_{name})  # a tree: count the levels")
+    lines += [
         "    if _cj.open_object(p):",
         "        while True:",
         f"            index = _cj.match_key(p, _codec_{name}, index + 1)",
@@ -582,6 +588,8 @@ def _read(module: _Module, plan: ClassPlan) -> str:
             )
             call = "()" if field.default is Default.FACTORY else ""
             lines.append(f"        f_{field.name} = {default}{call}")
+    if recursive(plan):
+        lines.append("    _cj.leave_tree(p)")
     lines.append("")
     if plan.plain_init:
         lines.append(f"    result = _codec_{name}.new()")

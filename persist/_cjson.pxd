@@ -7,21 +7,23 @@
 # ClassCodec then hands the whole value or document to the run-time codec,
 # which gives the same result or the exact error, so compiled code never has
 # to render a message or a path. One exception: a recursive class (a tree)
-# nested deeper than CLASS_DEPTH is a TooDeep EncodeError raised here (see
-# enter() below), as the fallback would recurse through this code again.
+# nested deeper than CLASS_DEPTH is a TooDeep EncodeError (TooDeepToDecode
+# DecodeError) raised here (see enter() and enter_tree() below), as the
+# fallback would recurse through this code again.
 #
 # Depth: the parser counts arrays and objects (MAX_DEPTH, then the run-time
 # codec decides), the Any writer counts its levels, class writers of
-# recursive classes count theirs in Buffer.depth, and their copies take the
-# depth as an argument -- every recursion in C is bounded, so no input and no
-# value can overflow a thread's C stack.
+# recursive classes count theirs in Buffer.depth, their readers in
+# Parser.trees, and their copies take the depth as an argument -- every
+# recursion in C is bounded, so no input and no value can overflow a thread's
+# C stack.
 
 from libc.string cimport memcpy, strlen
 
 cdef enum:
     STACK_SIZE = 512  # encoder output stays on the C stack up to this size
     MAX_DEPTH = 512   # deeper nesting goes to the run-time codec (ujson stops at 1024)
-    CLASS_DEPTH = 256  # a recursive class nested deeper is an EncodeError (C stack)
+    CLASS_DEPTH = 256  # a recursive class nested deeper is an Encode/DecodeError (C stack)
 
 
 ctypedef struct Buffer:
@@ -36,6 +38,7 @@ ctypedef struct Parser:
     const unsigned char* pos
     const unsigned char* end
     int depth
+    int trees  # recursive classes being read (they nest as deep as the data)
 
 
 ctypedef int (*Writer)(Buffer* buf, object value) except -1
@@ -90,13 +93,16 @@ cdef Part part_of(object node)
 
 cdef int unsupported() except -1
 cdef int too_deep(object cls, bint copying) except -1
+cdef int too_deep_to_decode(object cls) except -1
 cdef int grow(Buffer* buf, Py_ssize_t extra) except -1
 
 
 # Recursive classes (trees) nest as deep as the data goes. Compiled code counts
 # their levels and refuses more than CLASS_DEPTH with an EncodeError of its own
 # (TooDeep), which is final: handing such a value to the run-time codec would
-# come back here for every nested level, on the same C stack.
+# come back here for every nested level, on the same C stack. Their readers
+# count the same levels and refuse a deeper document with a DecodeError of its
+# own (TooDeepToDecode), final for the same reason.
 
 cdef inline int enter(Buffer* buf, object cls) except -1:
     """Count a level of a recursive class being written."""
@@ -108,6 +114,18 @@ cdef inline int enter(Buffer* buf, object cls) except -1:
 
 cdef inline void leave(Buffer* buf) noexcept:
     buf.depth -= 1
+
+
+cdef inline int enter_tree(Parser* p, object cls) except -1:
+    """Count a level of a recursive class being read (as enter() does for writing)."""
+    p.trees += 1
+    if p.trees > CLASS_DEPTH:
+        too_deep_to_decode(cls)
+    return 0
+
+
+cdef inline void leave_tree(Parser* p) noexcept:
+    p.trees -= 1
 
 
 cdef inline int check_copy_depth(int depth, object cls) except -1:

@@ -56,7 +56,7 @@ import enum
 import types
 
 from persist import _json, codecs
-from persist.errors import EncodeError
+from persist.errors import DecodeError, EncodeError
 from persist.codegen.plan import plan_for
 
 cdef extern from "Python.h":
@@ -123,6 +123,14 @@ cdef int too_deep(object cls, bint copying) except -1:
     raise TooDeep(
         f"{cls.__qualname__}: {what}nested deeper than {CLASS_DEPTH} levels, or a cycle"
     )
+
+
+class TooDeepToDecode(DecodeError):
+    """A document nesting a recursive class deeper than compiled code goes; final."""
+
+
+cdef int too_deep_to_decode(object cls) except -1:
+    raise TooDeepToDecode(f"{cls.__qualname__}: nested deeper than {CLASS_DEPTH} levels")
 
 
 # --- buffer ---------------------------------------------------------------------
@@ -1378,12 +1386,15 @@ cdef class ClassCodec:
         p.pos = <const unsigned char*>PyBytes_AS_STRING(data)
         p.end = p.pos + PyBytes_GET_SIZE(data)
         p.depth = 0
+        p.trees = 0
         try:
             value = self.read_value(&p)
             skip_ws(&p)
             if p.pos != p.end:
                 unsupported()
             return value
+        except TooDeepToDecode:
+            raise
         except Exception:  # Unsupported, or an error the run-time codec reports
             self.fallbacks += 1
             return self.runtime().decode(data)

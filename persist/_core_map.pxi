@@ -17,6 +17,7 @@ from cpython.pythread cimport (
 from collections.abc import Mapping, MutableMapping
 from types import GenericAlias
 import gc
+import sys
 import sysconfig
 
 from persist.errors import DeadlockError, DecodeError, NotOpenError
@@ -59,16 +60,23 @@ cdef dict waiting_for = {}          # thread id -> _Shard
 # by the user exist (unfreeze would thaw them; checked before each move, with
 # the GIL held throughout, so a freeze by another thread is never undone) nor
 # on the free-threaded build (its GC has no generations; freeze walks the heap).
+# Python 3.12 starts with a few hundred objects of its own in the permanent
+# generation (immortal tuples of the builtin types): the count found when this
+# module is imported on 3.12 is the interpreter's, and thawing those changes
+# nothing (so on 3.12, objects frozen before persist is imported get thawed).
 cdef bint GENERATIONAL_GC = not sysconfig.get_config_var("Py_GIL_DISABLED")
 cdef object gc_freeze = gc.freeze
 cdef object gc_unfreeze = gc.unfreeze
 cdef object gc_get_freeze_count = gc.get_freeze_count
+cdef Py_ssize_t INTERPRETER_FROZEN = (
+    gc.get_freeze_count() if sys.version_info[:2] == (3, 12) else 0)
 
 
 cdef inline bint keep_out_of_young_gc() except -1:
     """Move every young object to the old generation; False (nothing done)
     if the user has frozen objects."""
-    if gc_get_freeze_count() != 0:
+    cdef Py_ssize_t frozen = gc_get_freeze_count()
+    if frozen != 0 and frozen != INTERPRETER_FROZEN:
         return False
     gc_freeze()
     gc_unfreeze()

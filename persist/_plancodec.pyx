@@ -493,6 +493,8 @@ cdef class PlanCodec(_cj.ClassCodec):
         cdef Py_ssize_t i
         if self.nodes is None:
             _cj.unsupported()
+        if self.recursive:
+            _cj.enter_tree(p, self.cls)  # a tree: count the levels
         if self.count > STACK_FIELDS:
             values = <PyObject**>PyMem_Malloc(self.count * sizeof(PyObject*))
             if values == NULL:
@@ -500,6 +502,8 @@ cdef class PlanCodec(_cj.ClassCodec):
         memset(values, 0, self.count * sizeof(PyObject*))
         try:
             self._read_fields(p, values)
+            if self.recursive:
+                _cj.leave_tree(p)
             return self._build(values)
         finally:
             for i in range(self.count):

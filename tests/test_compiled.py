@@ -120,23 +120,38 @@ def model_classes(models: ModuleType) -> list[type]:
 
 
 def same(a: Any, b: Any) -> bool:
-    """Equal, of the same types all the way down, floats bit for bit, dicts in order."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return struct.pack("<d", a) == struct.pack("<d", b)
-    if isinstance(a, datetime):
-        return a == b and a.utcoffset() == b.utcoffset()
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(map(same, a, b))
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[key], b[key]) for key in a)
-    if attrs.has(type(a)):
-        return all(
-            same(getattr(a, field.name), getattr(b, field.name))
-            for field in attrs.fields(type(a))
-        )
-    return bool(a == b)
+    """Equal, of the same types all the way down, floats bit for bit, dicts in order.
+
+    A loop, not a recursion: documents nest 1,000 deep, past what Python 3.12+
+    allows a recursion through C calls (map, all).
+    """
+    pending = [(a, b)]
+    while pending:
+        a, b = pending.pop()
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, float):
+            if struct.pack("<d", a) != struct.pack("<d", b):
+                return False
+        elif isinstance(a, datetime):
+            if not (a == b and a.utcoffset() == b.utcoffset()):
+                return False
+        elif isinstance(a, (list, tuple)):
+            if len(a) != len(b):
+                return False
+            pending += zip(a, b, strict=True)
+        elif isinstance(a, dict):
+            if list(a) != list(b):
+                return False
+            pending += ((a[key], b[key]) for key in a)
+        elif attrs.has(type(a)):
+            pending += (
+                (getattr(a, field.name), getattr(b, field.name))
+                for field in attrs.fields(type(a))
+            )
+        elif not bool(a == b):
+            return False
+    return True
 
 
 def outcome(function: Callable[[Any], Any], argument: Any) -> tuple[Any, ...]:
@@ -778,3 +793,33 @@ def test_recursive_union_is_depth_checked(models: ModuleType) -> None:
     document = b'{"value":1,"next":' * 5000 + b"1" + b"}" * 5000
     with pytest.raises(persist.DecodeError):
         run_in_small_thread(lambda: codec.decode(document))
+
+
+@pytest.mark.parametrize("levels", [256, 257, 511, 600])
+def test_trees_are_read_as_deep_as_they_are_written(
+    models: ModuleType, levels: int
+) -> None:
+    """A recursive class 256 levels deep is written and read, in a small-stack
+    thread too; a deeper document is a DecodeError of its own, never handed to
+    the run-time codec (which would come back to compiled code for every level,
+    on the same C stack) -- the C frames grew on Python 3.12+."""
+    codec = persist.codec_for(models.Chain)
+    chain = models.Chain(0)
+    for _ in range(levels - 1):
+        chain = models.Chain(1, chain)
+    document = (
+        b'{"value":1,"next":' * (levels - 1) + b'{"value":0}' + b"}" * (levels - 1)
+    )
+    before = fallbacks(models.Chain)
+    if levels <= 256:
+        assert run_in_small_thread(lambda: codec.decode(document)) == chain
+        data = run_in_small_thread(lambda: codec.encode(chain))
+        assert run_in_small_thread(lambda: codec.decode(data)) == chain
+    else:
+        with pytest.raises(persist.EncodeError, match="deeper than 256 levels"):
+            run_in_small_thread(lambda: codec.encode(chain))
+        with pytest.raises(
+            persist.DecodeError, match=r"^Chain: nested deeper than 256 levels$"
+        ):
+            run_in_small_thread(lambda: codec.decode(document))
+    assert fallbacks(models.Chain) == before

@@ -7,7 +7,7 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
-from conftest import HEADER, User, run_threads, set_record, user_json
+from conftest import HEADER, User, run_python, run_threads, set_record, user_json
 
 import persist
 
@@ -93,6 +93,38 @@ def test_bulk_read_of_a_loaded_file_runs_no_collection(loaded, collections, read
         assert seen == expected
     assert started == []
     assert gc_settings() == (True, gc.get_threshold(), 0)
+
+
+FRESH_INTERPRETER_READ = """
+import gc, sys
+import attrs, persist
+
+@attrs.define
+class User:
+    name: str
+    email: str
+    age: int
+
+started = []
+gc.callbacks.append(
+    lambda phase, info: phase == "start" and started.append(info["generation"])
+)
+with persist.Store(sys.argv[1]) as store:
+    users = store.map("users", User)
+    gc.collect()
+    started.clear()
+    count = len(users.values())
+print(count, started, gc.get_freeze_count())
+"""
+
+
+def test_bulk_read_in_a_fresh_interpreter_runs_no_collection(db_path):
+    """The first bulk read of a new interpreter too: Python 3.12 starts with a few
+    hundred objects of its own frozen, which are not taken for the user's."""
+    write_users(db_path)
+    child = run_python(FRESH_INTERPRETER_READ, str(db_path))
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == [str(COUNT), "[]", "0"]
 
 
 def test_bulk_read_keeps_the_gc_enabled_and_its_thresholds(loaded):
