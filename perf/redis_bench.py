@@ -3,6 +3,7 @@
     python perf/redis_bench.py --quick   # s1 at 20,000 keys, rows cut at 2 s: < 3 min
     python perf/redis_bench.py           # s1 at Go's sizes, rows cut at 120 s: < 1 h
     python perf/redis_bench.py --runs 3  # 3 timed runs per row (median)
+    python perf/redis_bench.py --budget 15   # Go's sizes, rows cut at 15 s
 
 Starts its own redis-servers (``tests/redis_server.RedisServer``, localhost, a
 temporary folder): one with AOF on and ``appendfsync everysec`` for every
@@ -481,6 +482,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, < 3 minutes")
     parser.add_argument("--runs", type=int, default=1, help="timed runs per row")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="seconds per row before it is cut (default: 2 quick, 120 full)",
+    )
     parser.add_argument("-o", "--output", default=os.path.join(RESULTS, "redis.json"))
     args = parser.parse_args()
     if not shutil.which("redis-server") and not os.path.exists(SERVER_BINARY):
@@ -488,6 +494,8 @@ def main() -> None:
             "redis_bench: redis-server is not installed (apt-get install redis-server)"
         )
     sc, budget = (QUICK, QUICK_BUDGET) if args.quick else (FULL, FULL_BUDGET)
+    if args.budget is not None:
+        budget = args.budget
     calls, fsync_calls, repeats = (2_000, 200, 5) if args.quick else (20_000, 2_000, 7)
     host = machine()
     home = Path(tempfile.mkdtemp(prefix="persist-redis-servers-"))
