@@ -32,14 +32,18 @@ class PendingSource(Protocol):
     def _sent(self, ok: bool) -> None:
         """The in-flight changes were applied (or, ok False, not: keep them)."""
 
-    def _wrote(self) -> None:
-        """A synchronous write of this map was applied: drop cached reads."""
+    def _wrote(self, ticket: Ticket, reply: Any) -> None:
+        """A synchronous write of this map was sent: ``reply`` is the server's
+        answer (None: the batch failed, the outcome is unknown)."""
 
 
 class Ticket:
     """One synchronous write (or, with no command, a flush) and its outcome."""
 
-    __slots__ = ("command", "done", "error", "fsync", "owner", "reply", "what")
+    __slots__ = (
+        "command", "done", "error", "fsync", "gen", "key", "owner", "reply",
+        "value", "what",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -47,11 +51,17 @@ class Ticket:
         owner: PendingSource | None,
         what: str,
         fsync: bool = False,
+        key: str | None = None,
+        value: Any = None,
+        gen: int = 0,
     ) -> None:
         self.command = command
         self.owner = owner
         self.what = what  # names the map and key in errors
         self.fsync = fsync
+        self.key = key  # the key written, and the value it then holds (the
+        self.value = value  # owner's DELETED for a delete), for the owner's view
+        self.gen = gen  # the owner's view generation when the write was made
         self.done = False
         self.reply: Any = None
         self.error: BaseException | None = None
@@ -142,18 +152,19 @@ class Committer:
         except BaseException as exc:
             for source in sources:
                 source._sent(False)
+            for t in writes:
+                t.owner._wrote(t, None)  # type: ignore[union-attr]
             for t in tickets:
                 t.error = self._wrap(exc, t.what)
                 t.done = True
             return
         for source in sources:
             source._sent(True)
-        for t in writes:
-            t.owner._wrote()  # type: ignore[union-attr]
         for reply in replies[:n_async]:
             if isinstance(reply, ResponseError):
                 self._report(reply)
         for t, reply in zip(writes, replies[n_async:], strict=True):
+            t.owner._wrote(t, reply)  # type: ignore[union-attr]
             if isinstance(reply, ResponseError):
                 t.error = reply
             else:

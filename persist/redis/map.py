@@ -9,9 +9,15 @@ writes for the value.  Local state, guarded by ``_lock``:
 - ``_view``: what ``get`` answers from without a round trip: every pending or
   in-flight change (read-your-writes) plus values cached from the server
   while invalidation tracking is on;
-- ``_gen``: bumped whenever the view may be stale (an invalidation, a write
-  of ours applied, tracking lost or regained); a value fetched while it
-  changed is not cached, so a stale value never lands in the cache.
+- ``_gen``: bumped whenever the view may be stale (an invalidation, tracking
+  lost or regained); a value fetched while it changed is not cached, so a
+  stale value never lands in the cache.
+
+Writes of ours are not announced back (tracking runs with NOLOOP on the one
+write connection), so a write applied keeps its own key in the view with the
+value written (or DELETED: known absent) if the generation did not move
+between the write and its reply, and leaves the rest of the view alone; had
+it moved, another writer's change may be newer, and the key is dropped.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ class RedisMap(CachedReads[T]):
         self._pending: dict[str, tuple[Any, bytes | None]] = {}
         self._inflight: dict[str, tuple[Any, bytes | None]] = {}
         self._gen = 0
+        self._batch_gen = 0  # _gen when the in-flight changes were taken
 
     def __repr__(self) -> str:
         tp = getattr(self._value_type, "__qualname__", repr(self._value_type))
@@ -133,7 +140,12 @@ class RedisMap(CachedReads[T]):
         value = self._decode_named(key, data)
         if self._store._caching:
             with self._lock:
-                if self._gen == gen and self._store._caching:
+                if (
+                    self._gen == gen
+                    and self._store._caching
+                    and key not in self._pending  # the view holds a newer change
+                    and key not in self._inflight
+                ):
                     self._view[key] = value
         return value
 
@@ -240,7 +252,7 @@ class RedisMap(CachedReads[T]):
         if fsync:
             store._fsync.check()
         store._commit(
-            Ticket(("HSET", self._hash, field, data), self, self._what(key), fsync)
+            self._ticket(("HSET", self._hash, field, data), key, value, fsync)
         )
 
     def set_in_memory(self, key: str, value: T) -> None:
@@ -294,8 +306,12 @@ class RedisMap(CachedReads[T]):
         field = _field(key)
         if fsync:
             store._fsync.check()
-        ticket = Ticket(("HDEL", self._hash, field), self, self._what(key), fsync)
+        ticket = self._ticket(("HDEL", self._hash, field), key, DELETED, fsync)
         return bool(store._commit(ticket))
+
+    def _ticket(self, command: Command, key: str, value: Any, fsync: bool) -> Ticket:
+        """A synchronous write of ``key``, which then holds ``value``."""
+        return Ticket(command, self, self._what(key), fsync, key, value, self._gen)
 
     # -- atomic update --------------------------------------------------------
 
@@ -389,7 +405,7 @@ class RedisMap(CachedReads[T]):
                 if not exists and value is None and verdict != SET:
                     return (None, False)
                 new, result = self._encode(value), (value, True)
-            if self._compare_and_set(key, field, data, new, fsync):
+            if self._compare_and_set(key, field, data, new, value, fsync):
                 return result
             attempt += 1
             store._backoff(self._what(key), attempt)
@@ -400,10 +416,12 @@ class RedisMap(CachedReads[T]):
         field: bytes,
         expected: bytes | None,
         new: bytes | None,
+        new_value: Any,
         fsync: bool,
     ) -> bool:
-        """Store ``new`` (None: delete) if the field still holds ``expected``
-        (None: is still absent); False if another writer got there first."""
+        """Store ``new`` (None: delete), the encoding of ``new_value``, if the
+        field still holds ``expected`` (None: is still absent); False if
+        another writer got there first."""
         store = self._store
         command: Command = (
             "EVALSHA", store._cas_sha, 1, self._hash, field,
@@ -411,7 +429,8 @@ class RedisMap(CachedReads[T]):
             b"D" if new is None else b"S", new or b"",
         )  # fmt: skip
         try:
-            return bool(store._commit(Ticket(command, self, self._what(key), fsync)))
+            value = DELETED if new is None else new_value
+            return bool(store._commit(self._ticket(command, key, value, fsync)))
         except ResponseError as exc:
             if "NOSCRIPT" not in str(exc):
                 raise
@@ -513,6 +532,7 @@ class RedisMap(CachedReads[T]):
             if not self._pending:
                 return []
             self._inflight, self._pending = self._pending, {}
+            self._batch_gen = self._gen
             sets: list[bytes] = []
             deletes: list[bytes] = []
             for key, (_, data) in self._inflight.items():
@@ -529,22 +549,43 @@ class RedisMap(CachedReads[T]):
         return commands
 
     def _sent(self, ok: bool) -> None:
-        """The in-flight changes were applied (drop them and the cached
-        reads), or not (pending again, unless a newer change replaced them)."""
+        """The in-flight changes were applied (the view keeps them as the
+        server's values, unless an invalidation came meanwhile), or not
+        (pending again, unless a newer change replaced them)."""
         with self._lock:
             if ok:
-                self._inflight = {}
-                self._reset_view()
+                inflight, self._inflight = self._inflight, {}
+                if self._gen != self._batch_gen or not self._store._caching:
+                    for key in inflight:
+                        if key not in self._pending:
+                            self._view.pop(key, None)
+                self._gen += 1  # a read of the server begun before must not cache
             else:
                 self._inflight.update(self._pending)
                 self._pending, self._inflight = self._inflight, {}
         if not ok:
             self._store._mark_dirty(self)
 
-    def _wrote(self) -> None:
-        """A write of ours reached the server: cached reads may be stale."""
+    def _wrote(self, ticket: Ticket, reply: Any) -> None:
+        """A synchronous write of ours got ``reply`` (None: the batch failed):
+        its key now holds ``ticket.value`` if it was applied (a CAS reply 0
+        or an error: not) and no invalidation came since the write was made;
+        otherwise the key leaves the view.  A newer async change stays."""
+        key, command = ticket.key, ticket.command
+        assert key is not None and command is not None
+        if reply is None or isinstance(reply, Exception):
+            applied = False
+        else:  # HSET/HDEL always leave the key as written; a CAS only on 1
+            applied = command[0] != "EVALSHA" or reply == 1
         with self._lock:
-            self._reset_view()
+            keep = applied and self._gen == ticket.gen and self._store._caching
+            self._gen += 1  # a read of the server begun before it must not cache
+            if key in self._pending or key in self._inflight:
+                return
+            if keep:
+                self._view[key] = ticket.value
+            else:
+                self._view.pop(key, None)
 
     def _invalidate(self) -> None:
         """Another writer (or tracking itself) says the hash changed."""
