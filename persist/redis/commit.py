@@ -28,12 +28,15 @@ class PendingSource(Protocol):
 
     def _take_pending(self) -> list[Command]:
         """Move the pending async changes in flight; return their commands."""
+        ...
 
     def _sent(self, ok: bool) -> None:
         """The in-flight changes were applied (or, ok False, not: keep them)."""
+        ...
 
     def _wrote(self) -> None:
         """A synchronous write of this map was applied: drop cached reads."""
+        ...
 
 
 class Ticket:
@@ -123,7 +126,7 @@ class Committer:
         sources: list[PendingSource] = []
         commands: list[Command] = []
         for source in self._sources():
-            taken = source._take_pending()
+            taken = source._take_pending()  # pyright: ignore[reportPrivateUsage]  # a map's side of a batch
             if taken:
                 sources.append(source)
                 commands += taken
@@ -141,13 +144,13 @@ class Committer:
             replies, waited = self._batch.send(commands, waitaof)
         except BaseException as exc:
             for source in sources:
-                source._sent(False)
+                source._sent(False)  # pyright: ignore[reportPrivateUsage]  # a map's side of a batch
             for t in tickets:
                 t.error = self._wrap(exc, t.what)
                 t.done = True
             return
         for source in sources:
-            source._sent(True)
+            source._sent(True)  # pyright: ignore[reportPrivateUsage]  # a map's side of a batch
         for t in writes:
             t.owner._wrote()  # type: ignore[union-attr]
         for reply in replies[:n_async]:

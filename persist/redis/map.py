@@ -17,12 +17,13 @@ writes for the value.  Local state, guarded by ``_lock``:
 from __future__ import annotations
 
 import threading
+from abc import ABCMeta
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, cast, overload
 
 from redis.exceptions import ResponseError
 
-from .. import _core
+from .. import _core  # pyright: ignore[reportPrivateUsage]  # the package's own private module
 from .._core import Update
 from ..errors import DecodeError, NotOpenError
 from ._reads import DELETED, MISSING, CachedReads
@@ -57,8 +58,6 @@ class RedisMap(CachedReads[T]):
     method is thread-safe.  ``get`` returns the cached object itself (shared,
     as the file store's values are): mutate copies, or use ``update``.
     """
-
-    __hash__: ClassVar[None]  # type: ignore[assignment]
 
     def __init__(
         self, store: RedisStore, name: str, value_type: Any, codec: Any
@@ -131,9 +130,9 @@ class RedisMap(CachedReads[T]):
         if data is None:
             return MISSING
         value = self._decode_named(key, data)
-        if self._store._caching:
+        if self._store._caching:  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
             with self._lock:
-                if self._gen == gen and self._store._caching:
+                if self._gen == gen and self._store._caching:  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
                     self._view[key] = value
         return value
 
@@ -186,9 +185,9 @@ class RedisMap(CachedReads[T]):
 
     def _hscan(self, cursor: int, count: int) -> tuple[int, dict[str, bytes]]:
         """One HSCAN step: the next cursor (0: done) and fields by key."""
-        following, chunk = self._store._read(
+        following, chunk = self._store._read(  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
             f"map {self._name!r}",
-            lambda: self._store._client.hscan(self._hash, cursor, count=count),
+            lambda: self._store._client.hscan(self._hash, cursor, count=count),  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
         )
         fields: dict[bytes, bytes] = chunk  # type: ignore[assignment]
         return following, {
@@ -216,7 +215,7 @@ class RedisMap(CachedReads[T]):
         with self._lock:
             self._pending[key] = (value, data)
             self._view[key] = value
-        self._store._mark_dirty(self)
+        self._store._mark_dirty(self)  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
 
     def set(self, key: str, value: T) -> None:
         """Set; returns after the server acknowledged it."""
@@ -234,12 +233,12 @@ class RedisMap(CachedReads[T]):
 
     def _write(self, key: str, value: Any, fsync: bool) -> None:
         store = self._store
-        store._check_open()
+        store._check_open()  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
         field = _field(key)
         data = self._encode(value)
         if fsync:
-            store._fsync.check()
-        store._commit(
+            store._fsync.check()  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
+        store._commit(  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
             Ticket(("HSET", self._hash, field, data), self, self._what(key), fsync)
         )
 
@@ -290,12 +289,12 @@ class RedisMap(CachedReads[T]):
 
     def _delete(self, key: str, fsync: bool) -> bool:
         store = self._store
-        store._check_open()
+        store._check_open()  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
         field = _field(key)
         if fsync:
-            store._fsync.check()
+            store._fsync.check()  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
         ticket = Ticket(("HDEL", self._hash, field), self, self._what(key), fsync)
-        return bool(store._commit(ticket))
+        return bool(store._commit(ticket))  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
 
     # -- atomic update --------------------------------------------------------
 
@@ -346,11 +345,13 @@ class RedisMap(CachedReads[T]):
         if args:
             other = args[0]
             if isinstance(other, Mapping):
-                for key in other:
-                    self._write(key, other[key], False)
+                mapping = cast("Mapping[str, T]", other)
+                for key in mapping:
+                    self._write(key, mapping[key], False)
             elif hasattr(other, "keys"):
-                for key in other.keys():  # noqa: SIM118 (not a Mapping)
-                    self._write(key, other[key], False)
+                keyed = cast("SupportsKeysAndGetItem[str, T]", other)
+                for key in keyed.keys():  # noqa: SIM118 (not a Mapping)
+                    self._write(key, keyed[key], False)
             else:
                 for key, value in other:
                     self._write(key, value, False)
@@ -367,10 +368,10 @@ class RedisMap(CachedReads[T]):
         self, key: str, fn: Callable[[Update[Any]], object], fsync: bool
     ) -> tuple[Any, bool]:
         store = self._store
-        store._check_open()
+        store._check_open()  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
         field = _field(key)
         if fsync:
-            store._fsync.check()
+            store._fsync.check()  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
         if key in self._pending or key in self._inflight:
             store.sync()  # compare against what the server will hold
         attempt = 0
@@ -378,7 +379,7 @@ class RedisMap(CachedReads[T]):
             data = self._call(key, "HGET", self._hash, field)
             exists = data is not None
             current = self._decode_named(key, data) if data is not None else None
-            verdict, value = _core._run_update(fn, current, exists, self._copy)
+            verdict, value = _core._run_update(fn, current, exists, self._copy)  # pyright: ignore[reportPrivateUsage]  # the file store's update loop
             if verdict == CANCEL:
                 return (current, exists)
             if verdict == DELETE:
@@ -392,7 +393,7 @@ class RedisMap(CachedReads[T]):
             if self._compare_and_set(key, field, data, new, fsync):
                 return result
             attempt += 1
-            store._backoff(self._what(key), attempt)
+            store._backoff(self._what(key), attempt)  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
 
     def _compare_and_set(
         self,
@@ -406,16 +407,17 @@ class RedisMap(CachedReads[T]):
         (None: is still absent); False if another writer got there first."""
         store = self._store
         command: Command = (
-            "EVALSHA", store._cas_sha, 1, self._hash, field,
+            "EVALSHA", store._cas_sha, 1, self._hash, field,  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
             b"0" if expected is None else b"1", expected or b"",
             b"D" if new is None else b"S", new or b"",
         )  # fmt: skip
         try:
-            return bool(store._commit(Ticket(command, self, self._what(key), fsync)))
+            return bool(store._commit(Ticket(command, self, self._what(key), fsync)))  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
         except ResponseError as exc:
             if "NOSCRIPT" not in str(exc):
                 raise
-            store._load_script()  # a restarted server forgot it: nothing ran
+            # a restarted server forgot it: nothing ran
+            store._load_script()  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
             return False
 
     # -- the rest of the mapping protocol ---------------------------------------
@@ -477,10 +479,11 @@ class RedisMap(CachedReads[T]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (RedisMap, _core.PersistMap, Mapping)):
-            return dict(self.items()) == dict(other.items())
+            theirs = cast("Iterable[tuple[object, object]]", other.items())
+            return dict(self.items()) == dict(theirs)
         return NotImplemented
 
-    __hash__ = None  # mutable, compared by contents
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable, compared by contents
 
     def sync(self) -> None:
         """Send the pending async changes now (every map's of the store)."""
@@ -502,7 +505,7 @@ class RedisMap(CachedReads[T]):
         return f"map {self._name!r}" + ("" if key is None else f", key {key!r}")
 
     def _call(self, key: str | None, *command: Any) -> Any:
-        return self._store._read(
+        return self._store._read(  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
             self._what(key),
             lambda: self._store._client.execute_command(*command),  # type: ignore[no-untyped-call]
         )
@@ -539,7 +542,7 @@ class RedisMap(CachedReads[T]):
                 self._inflight.update(self._pending)
                 self._pending, self._inflight = self._inflight, {}
         if not ok:
-            self._store._mark_dirty(self)
+            self._store._mark_dirty(self)  # pyright: ignore[reportPrivateUsage]  # the store's side of its maps
 
     def _wrote(self) -> None:
         """A write of ours reached the server: cached reads may be stale."""
@@ -559,4 +562,4 @@ class RedisMap(CachedReads[T]):
         self._view = view
 
 
-MutableMapping.register(RedisMap)
+cast("ABCMeta", MutableMapping).register(RedisMap)  # typeshed's is typing's alias

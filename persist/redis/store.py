@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 
 from ..codecs import codec_for
 from ..errors import InvalidKeyError, MapExistsError, NotOpenError
-from ..store import _check_map_name
+from ..store import _check_map_name  # pyright: ignore[reportPrivateUsage]  # the file store's rule for map names
 from .commit import Committer, Ticket
 from .errors import RedisConnectionError, UpdateConflictError
 from .map import RedisMap
@@ -314,7 +314,7 @@ class RedisStore:
     def _take_dirty(self) -> list[RedisMap[Any]]:
         """The maps with pending changes, in no particular order (each
         ``popitem`` is atomic, so a map marked meanwhile is never lost)."""
-        taken = []
+        taken: list[RedisMap[Any]] = []
         while self._dirty:
             try:
                 taken.append(self._dirty.popitem()[1])
@@ -371,12 +371,12 @@ class RedisStore:
         if redis_key is not None:
             m = self._maps_by_key.get(redis_key)
             if m is not None:
-                m._invalidate()
+                m._invalidate()  # pyright: ignore[reportPrivateUsage]  # the map's side of the store
             return
         with self._lock:
             maps = list(self._maps.values())
         for m in maps:
-            m._invalidate()
+            m._invalidate()  # pyright: ignore[reportPrivateUsage]  # the map's side of the store
 
     def _tracking_state(self, up: bool) -> None:
         """Tracking went on or off: either way nothing cached before is
@@ -385,10 +385,10 @@ class RedisStore:
         self._changed(None)
 
 
-def _check_namespace(namespace: str) -> None:
+def _check_namespace(namespace: object) -> None:
     if not isinstance(namespace, str):
         raise TypeError(f"namespace must be str, not {type(namespace).__name__}")
-    from .. import _core
+    from .. import _core  # pyright: ignore[reportPrivateUsage]  # the package's own private module
 
     _core.check_key(namespace)
     if not namespace:
@@ -448,7 +448,7 @@ def _close_all_at_exit() -> None:
 def _after_fork_in_child() -> None:
     """A forked child must not share the parent's sockets or threads."""
     for store in list(_open_stores):
-        store._forked()
+        store._forked()  # pyright: ignore[reportPrivateUsage]  # the store's own hook, module-level
     _open_stores.clear()
 
 
