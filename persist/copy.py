@@ -35,18 +35,20 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from tqdm import tqdm
 
-from . import _core
+from . import _core  # pyright: ignore[reportPrivateUsage]  # the package's own private module
 from ._files import lock_file
-from .cli import _decode_value, _full_key, _Scan
+from .cli import _decode_value, _full_key, _Scan  # pyright: ignore[reportPrivateUsage]  # the file-reading side of `persist dump`
 from .errors import DecodeError, InvalidKeyError, PersistError
-from .store import _check_map_name
+from .store import _check_map_name  # pyright: ignore[reportPrivateUsage]  # the file store's rule for map names
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     import redis
 
 __all__ = ["BATCH", "Copied", "CopyError", "copy", "is_redis_url"]
@@ -110,10 +112,12 @@ def copy(src: str, dst: str, namespace: str = "persist", force: bool = False) ->
         raise CopyError(
             "a Redis URL needs the redis package: pip install 'persist-kv[redis]'"
         ) from None
+    from .redis.wire import client_from_url, ping
+
     url = dst if is_redis_url(dst) else src
-    client = redis.Redis.from_url(url, socket_connect_timeout=10)
+    client = client_from_url(url, socket_connect_timeout=10)
     try:
-        client.ping()
+        ping(client)
     except redis.RedisError as exc:
         raise ConnectionError(f"{shown_url(url)}: {exc}") from None
     try:
@@ -133,12 +137,28 @@ def hash_name(namespace: str, name: str) -> bytes:
 
 def _maps_under(client: redis.Redis, namespace: str) -> list[bytes]:
     """The names of the hashes under ``namespace``, sorted."""
+    from .redis.wire import hashes_matching
+
     pattern = "".join("\\" + c if c in _GLOB_CHARS else c for c in namespace)
-    found = client.scan_iter(match=f"{pattern}:*", count=BATCH, _type="HASH")
-    return sorted(set(found))
+    return sorted(set(hashes_matching(client, f"{pattern}:*", BATCH)))
 
 
-def _progress(total: int, unit: str) -> tqdm[Any]:
+class _Progress(Protocol):
+    """What we use of a tqdm bar (its stub's ``update`` takes a number type
+    pyright cannot resolve)."""
+
+    def update(self, n: int = 1, /) -> object: ...
+    def __enter__(self) -> _Progress: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+        /,
+    ) -> None: ...
+
+
+def _progress(total: int, unit: str) -> _Progress:
     """A progress bar on stderr when it is a terminal (inactive otherwise)."""
     return tqdm(
         total=total,
@@ -168,6 +188,8 @@ def file_to_redis(
     path: str, client: redis.Redis, namespace: str, force: bool
 ) -> Copied:
     """Set every live key of the file at ``path`` into ``namespace``'s hashes."""
+    from .redis.wire import transaction
+
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     items = list(_Scan(path, bare_in_single=True).items())
@@ -180,7 +202,7 @@ def file_to_redis(
     maps: set[str] = set()
     with _progress(len(items), "keys") as bar:
         for batch in _batches(items):
-            with client.pipeline(transaction=True) as pipe:
+            with transaction(client) as pipe:
                 for name, fields in batch.items():
                     pipe.hset(hash_name(namespace, name), items=fields)
                 pipe.execute()
@@ -250,6 +272,8 @@ def _write_records(
     client: redis.Redis, hashes: list[bytes], namespace: str, out: Any, total: int
 ) -> int:
     """Write ``S <map>:<key>`` records of every hash; return the keys written."""
+    from .redis.wire import hash_fields
+
     prefix = len(hash_name(namespace, ""))
     keys = 0
     with _progress(total, "keys") as bar:
@@ -262,7 +286,7 @@ def _write_records(
                 raise CopyError(f"hash {shown}: {exc}") from None
             head = b"S " + name.encode() + b":"
             seen: set[bytes] = set()  # HSCAN may return a field twice
-            for field, value in client.hscan_iter(hashed, count=BATCH):
+            for field, value in hash_fields(client, hashed, BATCH):
                 if field in seen:
                     continue
                 seen.add(field)

@@ -9,6 +9,11 @@ synchronous write reaches the server before it, and one thread writing alone
 pays one round trip and no thread handoff.
 """
 
+# The store, its maps and the batch committer are one unit split over modules:
+# they use each other's underscore names (private to the package, not to a
+# module).
+# pyright: reportPrivateUsage=false
+
 from __future__ import annotations
 
 import threading
@@ -28,13 +33,16 @@ class PendingSource(Protocol):
 
     def _take_pending(self) -> list[Command]:
         """Move the pending async changes in flight; return their commands."""
+        ...
 
     def _sent(self, ok: bool) -> None:
         """The in-flight changes were applied (or, ok False, not: keep them)."""
+        ...
 
     def _wrote(self, ticket: Ticket, reply: Any) -> None:
         """A synchronous write of this map was sent: ``reply`` is the server's
         answer (None: the batch failed, the outcome is unknown)."""
+        ...
 
 
 class Ticket:

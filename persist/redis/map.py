@@ -20,11 +20,17 @@ between the write and its reply, and leaves the rest of the view alone; had
 it moved, another writer's change may be newer, and the key is dropped.
 """
 
+# The store, its maps and the batch committer are one unit split over modules:
+# they use each other's underscore names (private to the package, not to a
+# module).
+# pyright: reportPrivateUsage=false
+
 from __future__ import annotations
 
 import threading
+from abc import ABCMeta
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, cast, overload
 
 from redis.exceptions import ResponseError
 
@@ -63,8 +69,6 @@ class RedisMap(CachedReads[T]):
     method is thread-safe.  ``get`` returns the cached object itself (shared,
     as the file store's values are): mutate copies, or use ``update``.
     """
-
-    __hash__: ClassVar[None]  # type: ignore[assignment]
 
     def __init__(
         self, store: RedisStore, name: str, value_type: Any, codec: Any
@@ -362,11 +366,13 @@ class RedisMap(CachedReads[T]):
         if args:
             other = args[0]
             if isinstance(other, Mapping):
-                for key in other:
-                    self._write(key, other[key], False)
+                mapping = cast("Mapping[str, T]", other)
+                for key in mapping:
+                    self._write(key, mapping[key], False)
             elif hasattr(other, "keys"):
-                for key in other.keys():  # noqa: SIM118 (not a Mapping)
-                    self._write(key, other[key], False)
+                keyed = cast("SupportsKeysAndGetItem[str, T]", other)
+                for key in keyed.keys():  # noqa: SIM118 (not a Mapping)
+                    self._write(key, keyed[key], False)
             else:
                 for key, value in other:
                     self._write(key, value, False)
@@ -434,7 +440,8 @@ class RedisMap(CachedReads[T]):
         except ResponseError as exc:
             if "NOSCRIPT" not in str(exc):
                 raise
-            store._load_script()  # a restarted server forgot it: nothing ran
+            # a restarted server forgot it: nothing ran
+            store._load_script()
             return False
 
     # -- the rest of the mapping protocol ---------------------------------------
@@ -496,10 +503,11 @@ class RedisMap(CachedReads[T]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (RedisMap, _core.PersistMap, Mapping)):
-            return dict(self.items()) == dict(other.items())
+            theirs = cast("Iterable[tuple[object, object]]", other.items())
+            return dict(self.items()) == dict(theirs)
         return NotImplemented
 
-    __hash__ = None  # mutable, compared by contents
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable, compared by contents
 
     def sync(self) -> None:
         """Send the pending async changes now (every map's of the store)."""
@@ -600,4 +608,4 @@ class RedisMap(CachedReads[T]):
         self._view = view
 
 
-MutableMapping.register(RedisMap)
+cast("ABCMeta", MutableMapping).register(RedisMap)  # typeshed's is typing's alias

@@ -1,5 +1,10 @@
 """RedisStore: typed maps of a Redis namespace, with the file store's API."""
 
+# The store, its maps and the batch committer are one unit split over modules:
+# they use each other's underscore names (private to the package, not to a
+# module).
+# pyright: reportPrivateUsage=false
+
 from __future__ import annotations
 
 import atexit
@@ -314,7 +319,7 @@ class RedisStore:
     def _take_dirty(self) -> list[RedisMap[Any]]:
         """The maps with pending changes, in no particular order (each
         ``popitem`` is atomic, so a map marked meanwhile is never lost)."""
-        taken = []
+        taken: list[RedisMap[Any]] = []
         while self._dirty:
             try:
                 taken.append(self._dirty.popitem()[1])
@@ -385,7 +390,7 @@ class RedisStore:
         self._changed(None)
 
 
-def _check_namespace(namespace: str) -> None:
+def _check_namespace(namespace: object) -> None:
     if not isinstance(namespace, str):
         raise TypeError(f"namespace must be str, not {type(namespace).__name__}")
     from .. import _core

@@ -22,11 +22,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 
-from .wire import Batch
+from .wire import Batch, Connection, new_connection
 
 __all__ = ["Invalidations"]
 
@@ -54,7 +54,7 @@ class Invalidations:
         on_change: Callable[[bytes | None], None],
         on_state: Callable[[bool], None],
     ) -> None:
-        self._pool = client.connection_pool
+        self._client = client
         self._batch = batch
         self._prefix = prefix
         self._on_change = on_change
@@ -98,7 +98,7 @@ class Invalidations:
             self._up = up
             self._on_state(up)
 
-    def _track_writes(self, conn: Any) -> None:
+    def _track_writes(self, conn: Connection) -> None:
         """Batch.on_connect: redirect the write connection's tracking to
         the subscriber (if one is up)."""
         subscriber = self.client_id
@@ -122,7 +122,7 @@ class Invalidations:
     def _run(self) -> None:
         backoff = 0.01
         while not self._stop.is_set():
-            conn = self._pool.connection_class(**self._pool.connection_kwargs)
+            conn = new_connection(self._client)
             try:
                 self._subscribe(conn)
                 self._batch.setup()
@@ -137,7 +137,7 @@ class Invalidations:
             self._stop.wait(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
 
-    def _subscribe(self, conn: Any) -> None:
+    def _subscribe(self, conn: Connection) -> None:
         conn.connect()
         conn.send_command("CLIENT", "ID")
         client_id = int(conn.read_response())
@@ -145,20 +145,23 @@ class Invalidations:
         conn.read_response()
         self._update(subscriber=client_id)
 
-    def _listen(self, conn: Any) -> None:
+    def _listen(self, conn: Connection) -> None:
         while not self._stop.is_set():
             if not conn.can_read(timeout=POLL_SECONDS):
                 if self._batch.probe():  # the write connection was closed
                     self._batch.setup()
                 continue
-            message = conn.read_response()
-            if not (isinstance(message, list) and len(message) == 3):
+            message: object = conn.read_response()
+            if not isinstance(message, list):
                 continue
-            kind, channel, keys = message
+            parts = cast("list[object]", message)
+            if len(parts) != 3:
+                continue
+            kind, channel, keys = parts
             if kind != b"message" or channel != CHANNEL:
                 continue
             if keys is None:  # FLUSHALL / FLUSHDB
                 self._on_change(None)
-            else:
-                for key in keys:
+            else:  # the keys that changed
+                for key in cast("list[bytes]", keys):
                     self._on_change(key)

@@ -1,13 +1,18 @@
 """Talking to the server: the client, one batch per round trip, and the
-check of what ``*_fsync`` can rely on."""
+check of what ``*_fsync`` can rely on.
+
+redis-py types some of its API only partly (``**kwargs`` without a type,
+iterators of unknown items): each such call is made here once, in a small
+helper stating what the server really returns."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, cast
 
 import redis
+from redis.client import Pipeline
 from redis.exceptions import ConnectionError as _ConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as _TimeoutError
@@ -15,7 +20,19 @@ from redis.exceptions import TimeoutError as _TimeoutError
 from ..errors import NotOpenError
 from .errors import FsyncUnavailableError
 
-__all__ = ["CONNECTION_ERRORS", "Batch", "FsyncMode", "make_client"]
+__all__ = [
+    "CONNECTION_ERRORS",
+    "Batch",
+    "Connection",
+    "FsyncMode",
+    "client_from_url",
+    "hash_fields",
+    "hashes_matching",
+    "make_client",
+    "new_connection",
+    "ping",
+    "transaction",
+]
 
 # what a lost or refused connection raises inside redis-py
 CONNECTION_ERRORS = (_ConnectionError, _TimeoutError, OSError)
@@ -24,10 +41,34 @@ WAITAOF_VERSION = (7, 2)
 Command = tuple[Any, ...]
 
 
+class Connection(Protocol):
+    """What we use of a redis-py connection (one socket, no pool)."""
+
+    def connect(self) -> None: ...
+    def disconnect(self) -> None: ...
+    def send_command(self, *args: Any) -> None: ...
+    def send_packed_command(self, command: Any, check_health: bool = ...) -> None: ...
+    def pack_commands(self, commands: Iterable[Command]) -> Any: ...
+    def read_response(self) -> Any: ...
+    def can_read(self, timeout: float | None = ...) -> bool: ...
+
+
+def new_connection(client: redis.Redis) -> Connection:
+    """A connection of its own (not taken from the pool), with the pool's
+    settings; not connected yet."""
+    pool = client.connection_pool
+    return cast(Connection, pool.connection_class(**pool.connection_kwargs))
+
+
+def client_from_url(url: str, **options: object) -> redis.Redis:
+    """``redis.Redis.from_url(url, **options)``."""
+    return redis.Redis.from_url(url, **options)  # pyright: ignore[reportUnknownMemberType]  # redis-py leaves **kwargs untyped
+
+
 def make_client(url: str, socket_timeout: float) -> redis.Redis:
     """A client on ``url`` that returns bytes and speaks RESP2 (replies are
     the same whatever the URL asks for; invalidations come as pub/sub)."""
-    return redis.Redis.from_url(
+    return client_from_url(
         url,
         decode_responses=False,
         protocol=2,
@@ -51,10 +92,10 @@ class Batch:
     """
 
     def __init__(self, client: redis.Redis) -> None:
-        self._pool = client.connection_pool
-        self._conn: Any = None
+        self._client = client
+        self._conn: Connection | None = None
         self.lock = threading.Lock()
-        self.on_connect: Callable[[Any], None] | None = None
+        self.on_connect: Callable[[Connection], None] | None = None
         self.on_lost: Callable[[], None] | None = None
         self._why_closed: str | None = None
 
@@ -95,7 +136,7 @@ class Batch:
             return [executed] * len(commands), waited
         return list(executed), waited
 
-    def _connection(self) -> Any:
+    def _connection(self) -> Connection:
         """The open connection (lock held): a new one if there is none or
         the server closed it while it was idle."""
         if self._conn is not None and _closed_while_idle(self._conn):
@@ -103,7 +144,7 @@ class Batch:
         if self._conn is None:
             if self._why_closed is not None:
                 raise NotOpenError(self._why_closed)
-            conn = self._pool.connection_class(**self._pool.connection_kwargs)
+            conn = new_connection(self._client)
             try:
                 conn.connect()
                 if self.on_connect is not None:
@@ -155,7 +196,7 @@ class Batch:
             self._drop()
 
 
-def _closed_while_idle(conn: Any) -> bool:
+def _closed_while_idle(conn: Connection) -> bool:
     """An idle connection has nothing to read: readable means closed (EOF)."""
     try:
         return bool(conn.can_read(timeout=0))
@@ -185,17 +226,17 @@ class FsyncMode:
             return self.mode
 
     def _find(self) -> str:
-        info = self.client.info("server")
-        version = tuple(int(p) for p in str(info["redis_version"]).split(".")[:2])
+        text = _server_version(self.client)
+        version = tuple(int(p) for p in text.split(".")[:2])
         if version >= WAITAOF_VERSION:
-            return self._waitaof_unless_aof_off(str(info["redis_version"]))
+            return self._waitaof_unless_aof_off(text)
         try:
             appendonly = _setting(self.client, "appendonly")
             appendfsync = _setting(self.client, "appendfsync")
         except ResponseError as exc:
             raise FsyncUnavailableError(
                 f"set_fsync needs an fsync'd append-only file, but this Redis "
-                f"{info['redis_version']} has no WAITAOF (7.2+) and its "
+                f"{text} has no WAITAOF (7.2+) and its "
                 f"configuration could not be checked (CONFIG GET: {exc}); "
                 "run the server with 'appendonly yes' and 'appendfsync always', "
                 "allow CONFIG GET, or use Redis >= 7.2"
@@ -204,7 +245,7 @@ class FsyncMode:
             return "always"
         raise FsyncUnavailableError(
             f"set_fsync needs an fsync'd append-only file, but this Redis "
-            f"{info['redis_version']} (no WAITAOF before 7.2) runs with "
+            f"{text} (no WAITAOF before 7.2) runs with "
             f"appendonly={appendonly} appendfsync={appendfsync}; "
             "set 'appendonly yes' and 'appendfsync always' (redis.conf, or "
             "CONFIG SET), or use Redis >= 7.2"
@@ -227,8 +268,40 @@ class FsyncMode:
         return "waitaof"
 
 
+def _server_version(client: redis.Redis) -> str:
+    """The server's ``redis_version`` (INFO server)."""
+    info = client.info("server")  # pyright: ignore[reportUnknownMemberType]  # redis-py leaves **kwargs untyped
+    return str(info["redis_version"])
+
+
 def _setting(client: redis.Redis, name: str) -> str:
     """One CONFIG GET value as text ("?" if the server has no such setting)."""
-    reply: dict[Any, Any] = dict(client.config_get(name))
+    reply: dict[Any, Any] = dict(client.config_get(name))  # pyright: ignore[reportUnknownMemberType]  # redis-py leaves **kwargs untyped
     value = reply.get(name, reply.get(name.encode(), "?"))
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def ping(client: redis.Redis) -> None:
+    """PING: raises redis.RedisError if the server cannot be reached."""
+    client.ping()  # pyright: ignore[reportUnknownMemberType]  # redis-py leaves **kwargs untyped
+
+
+def hashes_matching(client: redis.Redis, pattern: str, count: int) -> Iterator[bytes]:
+    """The keys of the hashes matching the glob ``pattern`` (SCAN, ``count``
+    a step; a key may come twice)."""
+    found = client.scan_iter(match=pattern, count=count, _type="HASH")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # items untyped: keys, bytes
+    return cast("Iterator[bytes]", found)
+
+
+def hash_fields(
+    client: redis.Redis, name: bytes, count: int
+) -> Iterator[tuple[bytes, bytes]]:
+    """The fields and values of the hash ``name`` (HSCAN, ``count`` a step;
+    a field may come twice)."""
+    found = client.hscan_iter(name, count=count)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # items untyped: (field, value) bytes
+    return cast("Iterator[tuple[bytes, bytes]]", found)
+
+
+def transaction(client: redis.Redis) -> Pipeline:
+    """A pipeline whose ``execute`` sends its commands as one MULTI/EXEC."""
+    return client.pipeline(transaction=True)  # pyright: ignore[reportUnknownMemberType]  # shard_hint untyped
