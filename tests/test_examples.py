@@ -114,8 +114,25 @@ def run(
     return done.stdout
 
 
+# scripts that take a Redis URL: run against the test server
+REDIS_EXPECTED = {
+    "redis_counters.py": "/: 400 views\n/about: 400 views\n/pricing: 400 views\n",
+}
+
+
 def test_every_example_script_is_checked() -> None:
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXPECTED)
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(
+        [*EXPECTED, *REDIS_EXPECTED]
+    )
+
+
+@pytest.mark.parametrize("script", sorted(REDIS_EXPECTED))
+def test_redis_example_prints_what_it_promises(
+    script: str, tmp_path: Path, redis_url: str
+) -> None:
+    command = [sys.executable, "-P", EXAMPLES / script, redis_url]
+    assert run(command, tmp_path, 300, python_env()) == REDIS_EXPECTED[script]
+    assert list(tmp_path.iterdir()) == []  # nothing on disk: it all lives in Redis
 
 
 @pytest.mark.parametrize("script", sorted(EXPECTED))
