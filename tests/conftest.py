@@ -5,6 +5,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +18,12 @@ from pathlib import Path
 _CHECKOUT = Path(__file__).resolve().parent.parent
 if not any((_CHECKOUT / "persist").glob("_core*.so")):
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _CHECKOUT]
+
+# A shell starts background jobs with SIGINT ignored, and a Python started
+# with SIGINT ignored never raises KeyboardInterrupt: so would every child the
+# tests start (the Ctrl-C tests need it).  Behave as a foreground run does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import attrs  # noqa: E402
 import pytest  # noqa: E402

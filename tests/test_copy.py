@@ -364,7 +364,8 @@ def test_progress_on_a_terminal_only(
     source = tmp_path / "f.db"
     source.write_bytes(HEADER + b"".join(b"S m:k%d\n%d\n" % (i, i) for i in range(50)))
     done = subprocess.run(
-        [sys.executable, "-m", "persist", "copy", str(source), redis_url],
+        # -P: the installed persist, not a checkout's source folder in the cwd
+        [sys.executable, "-P", "-m", "persist", "copy", str(source), redis_url],
         capture_output=True,
         text=True,
         check=False,
