@@ -413,7 +413,7 @@ cdef class PlanCodec(_cj.ClassCodec):
     cdef tuple positional    # field indexes __init__ takes by position
     cdef tuple keywords      # (index, init name) pairs __init__ takes by keyword
     cdef tuple late          # indexes of init=False fields, set after __init__
-    cdef bint plain_init, recursive, immutable
+    cdef bint plain_init, immutable
     cdef object _plan
 
     def __cinit__(self):
