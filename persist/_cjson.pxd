@@ -136,8 +136,9 @@ cdef inline void leave_tree(Parser* p) noexcept:
 
 
 cdef inline int check_copy_depth(int depth, object cls) except -1:
-    """Refuse to copy a recursive class ``depth`` levels down past CLASS_DEPTH."""
-    if depth > CLASS_DEPTH:
+    """Refuse to copy a recursive class below ``depth`` levels of recursive classes
+    when that makes more than CLASS_DEPTH levels (as enter() counts them)."""
+    if depth >= CLASS_DEPTH:
         too_deep(cls, True)
     return 0
 
