@@ -70,7 +70,7 @@ cdef class ClassCodec:
     cdef int write_value(self, Buffer* buf, object value) except -1
     cdef object read_value(self, Parser* p)
     cdef object runtime(self)
-    cdef object written(self, object value, bint text)
+    cdef object written(self, object value)
     cdef object encode(self, object value)
     cdef object decode(self, object data)
     cdef int open_level(self, bint decoding) except -1

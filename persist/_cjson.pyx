@@ -1377,19 +1377,17 @@ cdef class ClassCodec:
             self._runtime_generation = generation
         return self._runtime
 
-    cdef object written(self, object value, bint text):
-        """The compiled JSON of a value (str if ``text``, else bytes), or None: fall back.
+    cdef object written(self, object value):
+        """The compiled JSON text of a value, or None: fall back (``write``'s part).
 
-        The buffer lives in this frame only, not in the caller's while the
+        The buffer lives in this frame only, not in ``write``'s while the
         run-time codec runs: it comes back to ``write`` once per level.
         """
         cdef Buffer buf
         _init(&buf)
         try:
             self.write_value(&buf, value)
-            if text:
-                return PyUnicode_DecodeUTF8(buf.data, buf.size, NULL)
-            return PyBytes_FromStringAndSize(buf.data, buf.size)
+            return PyUnicode_DecodeUTF8(buf.data, buf.size, NULL)
         except TooDeep:
             raise
         except Exception:  # Unsupported, or an error the run-time codec reports
@@ -1398,15 +1396,22 @@ cdef class ClassCodec:
             _release(&buf)
 
     cdef object encode(self, object value):
-        data = self.written(value, False)
-        if data is not None:
-            return data
-        self.fallbacks += 1
-        self.open_level(False)
+        cdef Buffer buf
+        _init(&buf)
         try:
-            return self.runtime().encode(value)
+            self.write_value(&buf, value)
+            return PyBytes_FromStringAndSize(buf.data, buf.size)
+        except TooDeep:
+            raise
+        except Exception:  # Unsupported, or an error the run-time codec reports
+            self.fallbacks += 1
+            self.open_level(False)
+            try:
+                return self.runtime().encode(value)
+            finally:
+                self.close_level()
         finally:
-            self.close_level()
+            _release(&buf)
 
     cdef object decode(self, object data):
         cdef Parser p
@@ -1463,7 +1468,7 @@ cdef class ClassCodec:
 
     def write(self, value):
         """Return the JSON text of a value, for a codec that nests this class."""
-        text = self.written(value, True)
+        text = self.written(value)
         if text is not None:
             return text
         self.fallbacks += 1
