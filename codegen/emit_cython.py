@@ -270,7 +270,7 @@ class _Module:
         if node.kind is Kind.ANY:
             return f"_cj.copy_any({x})"
         if node.kind is Kind.CLASS:
-            return f"copy_{self.names[node.type]}_at({x}, depth + 1)"
+            return f"copy_{self.names[node.type]}_at({x}, depth)"
         if node.kind is Kind.UNION:
             name = self._helper("copy", node, where, self._copy_helper)
             return f"{name}({x}, depth)"
@@ -413,7 +413,7 @@ class _Module:
     def _copy_helper(self, name: str, node: TypeNode, where: Where) -> str:
         lines = [
             f"cdef object {name}(object value, int depth):",
-            f'    """Copy {_a(node_label(node))} ``depth`` classes down."""',
+            f'    """Copy {_a(node_label(node))} ``depth`` tree levels down."""',
         ]
         if node.kind is Kind.UNION:  # members by the value's exact type, as written
             lines.append("    cdef int kind = _cj.value_kind(value)")
@@ -641,7 +641,7 @@ def _copy(module: _Module, plan: ClassPlan) -> str:
         "",
         "",
         f"cdef object copy_{name}_at(object value, int depth):",
-        f'    """Copy {_a(plan.label)} ``depth`` classes down."""',
+        f'    """Copy {_a(plan.label)} ``depth`` tree levels down."""',
     ]
     if plan.immutable:
         lines += [
@@ -651,6 +651,7 @@ def _copy(module: _Module, plan: ClassPlan) -> str:
         return "\n".join(lines)
     if recursive(plan):
         lines.append(f"    _cj.check_copy_depth(depth, _cls_{name})  # a tree")
+        lines.append("    depth += 1")
     lines.append(f"    result = _codec_{name}.new()")
     for number, field in enumerate(plan.fields):
         read = module.copy(field.node, _attribute(field), (plan, field, ()))

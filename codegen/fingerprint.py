@@ -15,7 +15,7 @@ import attrs
 
 from .plan import ClassPlan, Kind, TypeNode, plan_for
 
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 """Bumped when generated code changes shape, which makes every fingerprint stale."""
 
 _UNSPELLED = frozenset({"cls"})

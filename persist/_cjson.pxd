@@ -16,7 +16,10 @@
 # recursive classes count theirs in Buffer.depth, their readers in
 # Parser.trees, and their copies take the depth as an argument -- every
 # recursion in C is bounded, so no input and no value can overflow a thread's
-# C stack.
+# C stack. The run-time (Python) codec re-enters ClassCodec.read and write once
+# per level of a recursive class: those levels are counted per thread
+# (open_level) and every entry point starts its own count from there, so all
+# of them share the one CLASS_DEPTH limit.
 
 from libc.string cimport memcpy, strlen
 
@@ -61,13 +64,17 @@ cdef class ClassCodec:
     cdef object _runtime         # the run-time codec, made on first need
     cdef object _runtime_generation  # codecs._generation it was made in
     cdef readonly Py_ssize_t fallbacks  # values and documents handed to it
+    cdef bint recursive          # a tree: its run-time codec re-enters per level
 
     cdef int setup(self, object cls, tuple names, tuple keys) except -1
     cdef int write_value(self, Buffer* buf, object value) except -1
     cdef object read_value(self, Parser* p)
     cdef object runtime(self)
+    cdef object written(self, object value)
     cdef object encode(self, object value)
     cdef object decode(self, object data)
+    cdef int open_level(self, bint decoding) except -1
+    cdef void close_level(self) noexcept
     cdef object new(self)
     cdef int set(self, object instance, Py_ssize_t index, object value) except -1
 
@@ -129,8 +136,9 @@ cdef inline void leave_tree(Parser* p) noexcept:
 
 
 cdef inline int check_copy_depth(int depth, object cls) except -1:
-    """Refuse to copy a recursive class ``depth`` levels down past CLASS_DEPTH."""
-    if depth > CLASS_DEPTH:
+    """Refuse to copy a recursive class below ``depth`` levels of recursive classes
+    when that makes more than CLASS_DEPTH levels (as enter() counts them)."""
+    if depth >= CLASS_DEPTH:
         too_deep(cls, True)
     return 0
 

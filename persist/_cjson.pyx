@@ -57,7 +57,7 @@ import types
 
 from persist import _json, codecs
 from persist.errors import DecodeError, EncodeError
-from persist.codegen.plan import plan_for
+from persist.codegen.plan import plan_for, recursive
 
 cdef extern from "Python.h":
     int PyUnicode_READY(object) except -1
@@ -133,6 +133,19 @@ cdef int too_deep_to_decode(object cls) except -1:
     raise TooDeepToDecode(f"{cls.__qualname__}: nested deeper than {CLASS_DEPTH} levels")
 
 
+cdef extern from *:
+    """
+    #if defined(_MSC_VER)
+    static __declspec(thread) int persist_open_levels = 0;
+    #else
+    static __thread int persist_open_levels = 0;
+    #endif
+    """
+    # Levels of recursive classes the run-time codec has open on this thread
+    # (ClassCodec.open_level): compiled code counts on from there.
+    int open_levels "persist_open_levels"
+
+
 # --- buffer ---------------------------------------------------------------------
 
 
@@ -157,7 +170,7 @@ cdef inline void _init(Buffer* buf) noexcept:
     buf.data = buf.stack
     buf.size = 0
     buf.capacity = STACK_SIZE
-    buf.depth = 0
+    buf.depth = open_levels
 
 
 cdef inline void _release(Buffer* buf) noexcept:
@@ -1364,6 +1377,24 @@ cdef class ClassCodec:
             self._runtime_generation = generation
         return self._runtime
 
+    cdef object written(self, object value):
+        """The compiled JSON text of a value, or None: fall back (``write``'s part).
+
+        The buffer lives in this frame only, not in ``write``'s while the
+        run-time codec runs: it comes back to ``write`` once per level.
+        """
+        cdef Buffer buf
+        _init(&buf)
+        try:
+            self.write_value(&buf, value)
+            return PyUnicode_DecodeUTF8(buf.data, buf.size, NULL)
+        except TooDeep:
+            raise
+        except Exception:  # Unsupported, or an error the run-time codec reports
+            return None
+        finally:
+            _release(&buf)
+
     cdef object encode(self, object value):
         cdef Buffer buf
         _init(&buf)
@@ -1374,7 +1405,11 @@ cdef class ClassCodec:
             raise
         except Exception:  # Unsupported, or an error the run-time codec reports
             self.fallbacks += 1
-            return self.runtime().encode(value)
+            self.open_level(False)
+            try:
+                return self.runtime().encode(value)
+            finally:
+                self.close_level()
         finally:
             _release(&buf)
 
@@ -1386,7 +1421,7 @@ cdef class ClassCodec:
         p.pos = <const unsigned char*>PyBytes_AS_STRING(data)
         p.end = p.pos + PyBytes_GET_SIZE(data)
         p.depth = 0
-        p.trees = 0
+        p.trees = open_levels
         try:
             value = self.read_value(&p)
             skip_ws(&p)
@@ -1397,7 +1432,31 @@ cdef class ClassCodec:
             raise
         except Exception:  # Unsupported, or an error the run-time codec reports
             self.fallbacks += 1
-            return self.runtime().decode(data)
+            self.open_level(True)
+            try:
+                return self.runtime().decode(data)
+            finally:
+                self.close_level()
+
+    cdef int open_level(self, bint decoding) except -1:
+        """Count a level the run-time codec is about to read or write (if a tree).
+
+        Its nested values come back through ``read`` and ``write`` on the same
+        C stack, one call per level: counted per thread, like compiled code's.
+        """
+        global open_levels
+        if self.recursive:
+            if open_levels >= CLASS_DEPTH:
+                if decoding:
+                    too_deep_to_decode(self.cls)
+                too_deep(self.cls, False)
+            open_levels += 1
+        return 0
+
+    cdef void close_level(self) noexcept:
+        global open_levels
+        if self.recursive:
+            open_levels -= 1
 
     def dumps(self, value):
         """Encode a value as one line of JSON (bytes): the map's encode."""
@@ -1409,22 +1468,23 @@ cdef class ClassCodec:
 
     def write(self, value):
         """Return the JSON text of a value, for a codec that nests this class."""
-        cdef Buffer buf
-        _init(&buf)
+        text = self.written(value)
+        if text is not None:
+            return text
+        self.fallbacks += 1
+        self.open_level(False)
         try:
-            self.write_value(&buf, value)
-            return PyUnicode_DecodeUTF8(buf.data, buf.size, NULL)
-        except TooDeep:
-            raise
-        except Exception:  # Unsupported, or an error the run-time codec reports
-            self.fallbacks += 1
             return self.runtime().write(value)
         finally:
-            _release(&buf)
+            self.close_level()
 
     def read(self, obj):
         """Build a value from the object ujson parsed, for a codec that nests this class."""
-        return self.runtime().read(obj)
+        self.open_level(True)
+        try:
+            return self.runtime().read(obj)
+        finally:
+            self.close_level()
 
     cdef object new(self):
         """An instance with no field set: object.__new__(cls)."""
@@ -1467,6 +1527,7 @@ cdef ClassCodec class_codec(object cls, tuple names, tuple keys, Writer writer, 
     codec.setup(cls, names, keys)
     codec.writer = writer
     codec.reader = reader
+    codec.recursive = recursive(plan_for(cls))
     return codec
 
 

@@ -368,14 +368,14 @@ cdef object _read_array(_cj.Parser* p, Node node):
 
 
 cdef object copy_node(Node node, object value, int depth):
-    """A copy of ``value`` that update() may mutate, ``depth`` classes down."""
+    """A copy of ``value`` that update() may mutate, ``depth`` tree levels down."""
     if node.immutable:
         return value
     cdef int kind = node.kind
     if kind == ANY:
         return _cj.copy_any(value)
     if kind == CLASS and isinstance(node.codec, PlanCodec):
-        return (<PlanCodec>node.codec).copy_at(value, depth + 1)
+        return (<PlanCodec>node.codec).copy_at(value, depth)
     if kind == UNION:
         return copy_node(_member_of(node, value), value, depth)
     if kind == CLASS or kind == PART:
@@ -413,7 +413,7 @@ cdef class PlanCodec(_cj.ClassCodec):
     cdef tuple positional    # field indexes __init__ takes by position
     cdef tuple keywords      # (index, init name) pairs __init__ takes by keyword
     cdef tuple late          # indexes of init=False fields, set after __init__
-    cdef bint plain_init, recursive, immutable
+    cdef bint plain_init, immutable
     cdef object _plan
 
     def __cinit__(self):
@@ -555,7 +555,7 @@ cdef class PlanCodec(_cj.ClassCodec):
         return result
 
     cdef object copy_at(self, object value, int depth):
-        """A copy of an instance ``depth`` classes down (see emit_cython's copies)."""
+        """A copy of an instance ``depth`` tree levels down (see emit_cython's copies)."""
         cdef Py_ssize_t i
         cdef tuple nodes = self.nodes
         if self.immutable:
@@ -564,6 +564,7 @@ cdef class PlanCodec(_cj.ClassCodec):
             return self.runtime().copy(value)
         if self.recursive:
             _cj.check_copy_depth(depth, self.cls)  # a tree
+            depth += 1
         result = self.new()
         for i in range(self.count):
             self.set(result, i, copy_node(<Node>nodes[i], getattr(value, self.names[i]), depth))

@@ -37,6 +37,7 @@ from test_hostile import run_in_small_thread
 
 import persist
 from persist import cli, codecs, codegen
+from persist._cjson import TooDeep, TooDeepToDecode
 
 SCHEMA_CLASSES = [
     examples.User,
@@ -823,3 +824,39 @@ def test_trees_are_read_as_deep_as_they_are_written(
         ):
             run_in_small_thread(lambda: codec.decode(document))
     assert fallbacks(models.Chain) == before
+
+
+class Count(int):
+    """An int subclass: compiled code hands a value holding one on."""
+
+
+@pytest.mark.parametrize("levels", [255, 256, 257, 600, 5_000, 100_000])
+def test_trees_handed_to_the_runtime_codec_are_counted_too(
+    models: ModuleType, levels: int
+) -> None:
+    """A chain whose top field name is escaped goes to the run-time codec, which
+    comes back to compiled code once per level on the same C stack (a segfault at
+    600 levels in a small-stack thread): those levels count against the same 256.
+    So do a chain of int subclasses written, and its copy."""
+    codec = persist.codec_for(models.Chain)
+    plain = b'{"value":1,"next":' * (levels - 1) + b'{"value":0}' + b"}" * (levels - 1)
+    document = plain.replace(b'"value"', b'"valu\\u0065"', 1)
+    subclassed = models.Chain(Count(0))
+    for _ in range(levels - 1):
+        subclassed = models.Chain(Count(1), subclassed)
+    if levels <= 256:
+        chain = models.Chain(0)
+        for _ in range(levels - 1):
+            chain = models.Chain(1, chain)
+        assert run_in_small_thread(lambda: codec.decode(document)) == chain
+        written = run_in_small_thread(lambda: codec.encode(subclassed))
+        assert written == codec.encode(chain)
+        assert run_in_small_thread(lambda: codec.copy(subclassed)) == chain
+        return
+    expected = TooDeepToDecode if levels < 1_000 else persist.DecodeError
+    with pytest.raises(expected):
+        run_in_small_thread(lambda: codec.decode(document))
+    with pytest.raises(TooDeep, match=r"^Chain: nested deeper than 256 levels"):
+        run_in_small_thread(lambda: codec.encode(subclassed))
+    with pytest.raises(TooDeep, match=r"^Chain: cannot copy: nested deeper than 256"):
+        run_in_small_thread(lambda: codec.copy(subclassed))
