@@ -120,47 +120,45 @@ def test_blocks_are_found() -> None:
     ) == 1
 
 
+QUICK_START_OUTPUT = [
+    "User(name='Alice', email='alice@example.com', age=28)",
+    "41 True 3",
+    "Stats(active_keys=2, wal_records=3)",
+    "hello",
+    "Product(name='Widget', price=19.99)",
+    "Product(name='Widget', price=19.99)",
+    "RefreshResult(records=0, reloaded=False)",
+]
+
+
+def run_script(script: str, cwd: Path) -> list[str]:
+    """Run ``script`` in a fresh interpreter in ``cwd``; its output lines."""
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    return done.stdout.splitlines()
+
+
 def test_quick_start_runs_as_written(tmp_path: Path) -> None:
     """Every block, run in a fresh folder and process: the printed lines, exactly."""
     script = quick_start()
     assert "open_single_map" in script and "persist.Store()" in script
-    done = subprocess.run(
-        [sys.executable, "-P", "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout.splitlines() == [
-        "User(name='Alice', email='alice@example.com', age=28)",
-        "41 True 3",
-        "Stats(active_keys=2, wal_records=3)",
-        "hello",
-        "Product(name='Widget', price=19.99)",
-        "Product(name='Widget', price=19.99)",
-        "RefreshResult(records=0, reloaded=False)",
-    ]
+    assert run_script(script, tmp_path) == QUICK_START_OUTPUT
     assert sorted(path.name for path in tmp_path.iterdir()) == ["app.db", "users.db"]
 
 
 def test_redis_section_runs_as_written(tmp_path: Path, redis_url: str) -> None:
-    """The Redis blocks, after the quick start, on a real server: the same
-    lines as the quick start, then what the Redis blocks print."""
+    """The Redis blocks, after the quick start, on a real server: the quick
+    start's lines, then what the Redis blocks print."""
     assert README_REDIS_URL in redis_section()
     script = quick_start() + "\n" + redis_section().replace(README_REDIS_URL, redis_url)
-    done = subprocess.run(
-        [sys.executable, "-P", "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout.splitlines()[-1:] == ["29"]
-    assert len(done.stdout.splitlines()) == 8
+    assert run_script(script, tmp_path) == [*QUICK_START_OUTPUT, "29"]
 
 
 if __name__ == "__main__":  # make lint type-checks what this prints
