@@ -17,6 +17,16 @@ def check_key(key: str) -> None: ...
 def load(
     fd: int, path: str, route: Callable[[str | None], PersistMap[Any]]
 ) -> tuple[int, int, int]: ...
+def scan(
+    fd: int,
+    path: str,
+    route: Callable[[str | None], PersistMap[Any]],
+    totals: list[int],
+) -> Iterator[list[Any]]:
+    """Parse a WAL without applying it: each block's records as a flat list
+    ``[map, key, raw or None, ...]``; ``totals`` then holds ``[valid_end,
+    file_size, records]``."""
+
 def load_appended(
     fd: int,
     path: str,

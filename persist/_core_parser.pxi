@@ -116,23 +116,64 @@ def load(int fd, path, route):
     :raises CorruptWALError: a complete record's framing is broken
     """
     cdef _LoadState state = _LoadState.__new__(_LoadState)
-    cdef bytes data
     state.path = path
     state.route = route
-    state.line = 2
+    data = read_header(state, fd)
+    if data is None:
+        return 0, state.offset, 0     # empty, or a crash while creating it
+    file_size = state.offset + len(data)
+    file_size += parse_from(state, fd, data)
+    return state.offset, file_size, state.records
+
+
+cdef bytes read_header(_LoadState state, int fd):
+    """Read the first block and check the header; return what follows it
+    (state.offset: the header's length), or None for an empty file or a torn
+    header (state.offset: the bytes read)."""
     header = HEADER_BYTES
-    data = os.read(fd, BLOCK_SIZE)
-    file_size = len(data)
+    cdef bytes data = os.read(fd, BLOCK_SIZE)
+    state.line = 2
     if len(data) < len(header) and header.startswith(data):
-        return 0, file_size, 0        # empty, or a crash while creating it
+        state.offset = len(data)
+        return None
     if data.startswith(header):
         state.offset = len(header)
     elif data.startswith(b"go-persist 1\r\n"):
         state.offset = len(header) + 1
     else:
-        raise CorruptWALError(str(path), 1, 0, "not a go-persist file (bad header)")
-    file_size += parse_from(state, fd, data[state.offset:])
-    return state.offset, file_size, state.records
+        raise CorruptWALError(str(state.path), 1, 0, "not a go-persist file (bad header)")
+    return data[state.offset:]
+
+
+def scan(int fd, path, route, list totals):
+    """Parse the WAL at ``fd`` (from its start) as ``load`` does, without
+    applying it: yield the records of each block read, in file order, as one
+    flat list ``[map, key, _Raw or None (a delete), ...]`` (``map`` from
+    ``route``), so a reader of any file holds about one block at a time.
+    When done, ``totals`` holds ``[valid_end, file_size, records]``.
+
+    :raises CorruptWALError: a complete record's framing is broken
+    """
+    cdef _LoadState state = _LoadState.__new__(_LoadState)
+    cdef Py_ssize_t used
+    state.path = path
+    state.route = route
+    data = read_header(state, fd)
+    if data is None:
+        totals[:] = [0, state.offset, 0]
+        return
+    cdef long long file_size = state.offset + len(data)
+    while True:
+        state.ops = []
+        used = state.parse(PyBytes_AS_STRING(data), len(data))
+        if state.ops:
+            yield state.ops
+        chunk = os.read(fd, BLOCK_SIZE)
+        if not chunk:
+            break
+        file_size += len(chunk)
+        data = data[used:] + chunk
+    totals[:] = [state.offset, file_size, state.records]
 
 
 cdef long long parse_from(_LoadState state, int fd, bytes data) except -1:

@@ -12,9 +12,10 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from json.encoder import encode_basestring_ascii
-from typing import Any, NoReturn
+from types import TracebackType
+from typing import Any, NoReturn, Protocol
 
 from tqdm import tqdm
 
@@ -35,11 +36,31 @@ ALL = _All()
 _PROGRESS_FROM = 100_000  # items; a scan of fewer ends before a bar would help
 
 
-def _progress(items: list[Any], unit: str) -> Iterable[Any]:
-    """Wrap a long list in a progress bar on stderr, when stderr is a terminal."""
-    if len(items) < _PROGRESS_FROM or not sys.stderr.isatty():
-        return items
-    return tqdm(items, unit=f" {unit}", leave=False, file=sys.stderr)
+class _Progress(Protocol):
+    """What we use of a tqdm bar (its stub's ``update`` takes a number type
+    pyright cannot resolve)."""
+
+    def update(self, n: int = 1, /) -> object: ...
+    def __enter__(self) -> _Progress: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+        /,
+    ) -> None: ...
+
+
+def _progress_bar(total: int, unit: str) -> _Progress:
+    """A progress bar on stderr for ``total`` units of a long job, shown only
+    when stderr is a terminal and the job is long."""
+    return tqdm(
+        total=total,
+        unit=f" {unit}",
+        leave=False,
+        file=sys.stderr,
+        disable=total < _PROGRESS_FROM or not sys.stderr.isatty(),
+    )
 
 
 def _existing(path: str) -> str:
@@ -50,28 +71,58 @@ def _existing(path: str) -> str:
 
 
 class _Scan:
-    """Every record of a file, read without locking or changing it.
+    """The live records of a file, read without locking or changing it.
+
+    Two passes over the file, a block (16 MiB) at a time, so a file of any
+    size is read with memory for its keys, not its values: the first notes
+    the line of each key's last record, ``items`` reads the file again and
+    yields each live key's record, in file order.
 
     :param bare_in_single: bare keys join the single map ``""`` (as when a
         store registers it) instead of staying orphans (map None)
     """
 
     def __init__(self, path: str, bare_in_single: bool = False) -> None:
-        self.maps: dict[str | None, _core.PersistMap[None]] = {}
+        self.path = path
         self._bare_in_single = bare_in_single
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            self.valid_end, self.size, self.records = _core.load(fd, path, self._route)
-        finally:
-            os.close(fd)
+        self._maps: dict[str | None, _core.PersistMap[None]] = {}
+        #: map name -> key -> the line of its live record's value
+        self.live: dict[str | None, dict[str, int]] = {}
+        self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of pass 1
+        totals: list[int] = []
+        for ops in self._blocks(totals):
+            for i in range(0, len(ops), 3):
+                name, key, raw = ops[i].name, ops[i + 1], ops[i + 2]
+                keys = self.live.setdefault(name, {})
+                if raw is None:
+                    keys.pop(key, None)
+                else:
+                    keys[key] = raw.line
+        self.valid_end, self.size, self.records = totals
 
     def _route(self, name: str | None) -> _core.PersistMap[None]:
         if name is None and self._bare_in_single:
             name = ""
-        m = self.maps.get(name)
+        m = self._maps.get(name)
         if m is None:
-            m = self.maps[name] = _core.PersistMap(None, name, None, None, b"")
+            m = self._maps[name] = _core.PersistMap(None, name, None, None, b"")
         return m
+
+    def _blocks(self, totals: list[int]) -> Iterator[list[Any]]:
+        """The file's records, a block at a time (see ``_core.scan``)."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if self._file is None:
+                self._file = (st.st_dev, st.st_ino)
+            elif self._file != (st.st_dev, st.st_ino):
+                raise PersistError(
+                    f"{self.path}: the file was replaced (a shrink?) while it was "
+                    "read; run the command again"
+                )
+            yield from _core.scan(fd, self.path, self._route, totals)
+        finally:
+            os.close(fd)
 
     def items(
         self, only: str | _All | None = ALL
@@ -80,15 +131,30 @@ class _Scan:
 
         :param only: just this map's keys (None: the bare keys)
         """
-        found = [
-            (line, name, key, data)
-            for name, m in self.maps.items()
-            if only is ALL or name == only
-            for key, data, line in m._raw_items()
-        ]
-        found.sort(key=lambda item: item[0])
-        for line, name, key, data in _progress(found, "keys"):
-            yield name, key, data, line
+        wanted = sum(
+            len(keys) for name, keys in self.live.items() if only is ALL or name == only
+        )
+        with _progress_bar(wanted, "keys") as bar:
+            for ops in self._blocks([]):
+                for i in range(0, len(ops), 3):
+                    raw = ops[i + 2]
+                    name = ops[i].name
+                    if raw is None or (only is not ALL and name != only):
+                        continue
+                    key = ops[i + 1]
+                    if self.live[name].get(key) == raw.line:
+                        yield name, key, raw.data, raw.line
+                        bar.update(1)
+
+    def value(self, name: str | None, key: str) -> bytes | None:
+        """The JSON bytes of one live key, or None."""
+        line = self.live.get(name, {}).get(key)
+        if line is None:
+            return None
+        for found, k, data, at in self.items(name):
+            if at == line and k == key and found == name:
+                return data
+        return None
 
 
 def _decode_value(data: bytes) -> Any:
@@ -126,7 +192,7 @@ def _key_warning(name: str | None, key: str) -> str | None:
 def cmd_stats(args: argparse.Namespace) -> int:
     """persist stats FILE: live keys per map, records in the file, their ratio."""
     scan = _Scan(args.file)
-    per_map = {name: len(m._raw_items()) for name, m in scan.maps.items()}
+    per_map = {name: len(keys) for name, keys in scan.live.items()}
     active = sum(per_map.values())
     print(f"active_keys {active}")
     print(f"wal_records {scan.records}")
@@ -142,7 +208,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
     """persist dump FILE: one JSON line per live key."""
     scan = _Scan(args.file)
     only: str | _All | None = ALL if args.map is None else args.map
-    if only is not ALL and only not in scan.maps:
+    if only is not ALL and only not in scan.live:
         print(f"persist dump: {args.file}: no map {args.map!r}", file=sys.stderr)
         return 1
     status = 0
@@ -197,8 +263,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_get(args: argparse.Namespace) -> int:
     """persist get FILE MAP KEY: print one value's JSON; 1 if the key is absent."""
     scan = _Scan(args.file)
-    m = scan.maps.get(args.map)
-    data = None if m is None else m._get_raw(args.key)
+    data = scan.value(args.map, args.key)
     if data is None:
         print(
             f"persist get: {args.file}: no key {args.key!r} in map {args.map!r}",

@@ -32,23 +32,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-
-from tqdm import tqdm
 
 from . import _core  # pyright: ignore[reportPrivateUsage]  # the package's own private module
 from ._files import lock_file
-from .cli import _decode_value, _full_key, _Scan  # pyright: ignore[reportPrivateUsage]  # the file-reading side of `persist dump`
+from .cli import _decode_value, _full_key, _progress_bar, _Scan  # pyright: ignore[reportPrivateUsage]  # the file-reading side of `persist dump`
 from .errors import DecodeError, InvalidKeyError, PersistError
 from .store import _check_map_name  # pyright: ignore[reportPrivateUsage]  # the file store's rule for map names
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     import redis
 
 __all__ = ["BATCH", "Copied", "CopyError", "copy", "is_redis_url"]
@@ -143,32 +138,6 @@ def _maps_under(client: redis.Redis, namespace: str) -> list[bytes]:
     return sorted(set(hashes_matching(client, f"{pattern}:*", BATCH)))
 
 
-class _Progress(Protocol):
-    """What we use of a tqdm bar (its stub's ``update`` takes a number type
-    pyright cannot resolve)."""
-
-    def update(self, n: int = 1, /) -> object: ...
-    def __enter__(self) -> _Progress: ...
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-        /,
-    ) -> None: ...
-
-
-def _progress(total: int, unit: str) -> _Progress:
-    """A progress bar on stderr when it is a terminal (inactive otherwise)."""
-    return tqdm(
-        total=total,
-        unit=f" {unit}",
-        leave=False,
-        file=sys.stderr,
-        disable=not sys.stderr.isatty(),
-    )
-
-
 def _check_value(data: bytes, where: str) -> None:
     """CopyError unless ``data`` is one line of JSON the store can decode."""
     if b"\n" in data:
@@ -192,23 +161,25 @@ def file_to_redis(
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
-    items = list(_Scan(path, bare_in_single=True).items())
-    for name, key, data, _line in items:
+    # three passes over the file, a block at a time (any size): the live keys'
+    # lines, every value checked (nothing is written if one is bad), the copy
+    scan = _Scan(path, bare_in_single=True)
+    for name, key, data, _line in scan.items():
         _check_value(data, f"{path}: {_full_key(name, key)!r}")
     if not force and _maps_under(client, namespace):
         raise CopyError(
             f"namespace {namespace!r} already holds maps (--force to set over them)"
         )
     maps: set[str] = set()
-    with _progress(len(items), "keys") as bar:
-        for batch in _batches(items):
-            with transaction(client) as pipe:
-                for name, fields in batch.items():
-                    pipe.hset(hash_name(namespace, name), items=fields)
-                pipe.execute()
-            maps.update(batch)
-            bar.update(sum(len(fields) for fields in batch.values()) // 2)
-    return Copied(len(maps), len(items))
+    keys = 0
+    for batch in _batches(scan.items()):
+        with transaction(client) as pipe:
+            for name, fields in batch.items():
+                pipe.hset(hash_name(namespace, name), items=fields)
+            pipe.execute()
+        maps.update(batch)
+        keys += sum(len(fields) for fields in batch.values()) // 2
+    return Copied(len(maps), keys)
 
 
 def _batches(
@@ -276,7 +247,7 @@ def _write_records(
 
     prefix = len(hash_name(namespace, ""))
     keys = 0
-    with _progress(total, "keys") as bar:
+    with _progress_bar(total, "keys") as bar:
         for hashed in hashes:
             shown = repr(hashed.decode(errors="backslashreplace"))
             name = _text(hashed[prefix:], "map name", shown)

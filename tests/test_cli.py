@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -404,12 +405,49 @@ def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Long scans get a bar on a terminal and none when stderr is piped."""
-    items = list(range(cli._PROGRESS_FROM))
-    assert cli._progress(items, "keys") is items  # pytest's stderr is no terminal
+    long = cli._PROGRESS_FROM
+
+    def shown(total: int) -> bool:
+        with cli._progress_bar(total, "keys") as bar:
+            return not bar.disable  # type: ignore[attr-defined]
+
+    assert not shown(long)  # pytest's stderr is no terminal
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    bar = cli._progress(items, "keys")
-    assert bar is not items and list(bar) == items
-    assert cli._progress(items[:10], "keys") == items[:10]
+    assert shown(long)
+    assert not shown(long - 1)  # a short job ends before a bar would help
+
+
+def test_dump_of_a_file_larger_than_a_block(db_path: Path) -> None:
+    """The scan reads a block (16 MiB) at a time, twice: a key overwritten and
+    deleted across blocks shows its last value once, in file order."""
+    big = b"S m:big%d\n" + b'"' + b"x" * 1_000_000 + b'"\n'
+    records = [b"S m:a\n1\n", b"S m:gone\n1\n"]
+    records += [big % i for i in range(40)]  # about 40 MB: three blocks
+    records += [b"S m:a\n2\n", b"D m:gone\n\n", b"S m:late\n3\n"]
+    db_path.write_bytes(b"go-persist 1\n" + b"".join(records))
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "persist", "dump", "--keys-only", str(db_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    keys = [json.loads(line)["key"] for line in done.stdout.splitlines()]
+    assert keys == [*(f"big{i}" for i in range(40)), "a", "late"]
+    stats = subprocess.run(
+        [sys.executable, "-P", "-m", "persist", "stats", str(db_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert "active_keys 42\nwal_records 45\n" in stats
+    got = subprocess.run(
+        [sys.executable, "-P", "-m", "persist", "get", str(db_path), "m", "a"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (got.returncode, got.stdout) == (0, "2\n")
 
 
 SCHEMA = """

@@ -373,6 +373,7 @@ def test_progress_on_a_terminal_only(
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == f"copied 50 keys of 1 map from {source} to {redis_url}\n"
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(cli, "_PROGRESS_FROM", 10)  # a bar from 10 keys on
     assert cli.main(["copy", redis_url, str(tmp_path / "back.db")]) == 0
     err = capsys.readouterr().err
     assert "0/50 [" in err and " keys/s]" in err
