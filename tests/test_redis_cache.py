@@ -12,7 +12,7 @@ from conftest import run_threads, wait_until
 from redis_helpers import Stores
 
 import persist
-from persist.redis import RedisStore
+from persist.redis import RedisMap, RedisStore
 
 
 @attrs.frozen
@@ -173,15 +173,7 @@ def test_a_read_begun_before_our_write_does_not_cache_the_old_value(
     """A get has the old value from the server but is held before caching
     it; meanwhile this process writes the key (unannounced: no invalidation
     comes). The held get returns the old value; the cache keeps the new one."""
-    hold, inside, release = threading.Event(), threading.Event(), threading.Event()
-
-    def decode(data: bytes) -> Slow:
-        if hold.is_set():
-            inside.set()
-            release.wait(10)
-        return Slow(int(data))
-
-    persist.register_codec(Slow, lambda v: b"%d" % v.n, decode)
+    held = HeldDecode()
     store = stores(sync_interval=3600)
     tracking(store)
     m = store.map("m", Slow)
@@ -189,17 +181,9 @@ def test_a_read_begun_before_our_write_does_not_cache_the_old_value(
     def race(write: Callable[[], object]) -> None:
         raw.hset(b"persist:m", b"k", b"1")
         m._invalidate()  # nothing cached: the next get reads the server
-        got: list[Slow | None] = []
-        hold.set()
-        reader = threading.Thread(target=lambda: got.append(m.get("k")))
-        reader.start()
-        assert inside.wait(10)
-        hold.clear()
+        reader, got = held.get(m, "k")
         write()
-        release.set()
-        reader.join(10)
-        inside.clear()
-        release.clear()
+        held.finish(reader)
         assert got == [Slow(1)]
         assert m.get("k") == Slow(2)
         assert raw.hget(b"persist:m", b"k") == b"2"
@@ -264,6 +248,41 @@ class Slow:
     __hash__ = None  # type: ignore[assignment]
 
 
+class HeldDecode:
+    """Slow's codec, whose decode can be held: a get stopped between the
+    server's reply and the cache, while the test makes something happen."""
+
+    def __init__(self) -> None:
+        self.hold, self.inside, self.release = (threading.Event() for _ in range(3))
+        persist.register_codec(Slow, lambda v: b"%d" % v.n, self.decode)
+
+    def decode(self, data: bytes) -> Slow:
+        if self.hold.is_set():
+            self.inside.set()
+            self.release.wait(10)
+        return Slow(int(data))
+
+    def get(
+        self, m: RedisMap[Slow], key: str
+    ) -> tuple[threading.Thread, list[Slow | None]]:
+        """Start ``m.get(key)`` in a thread; return once it is held (its
+        result lands in the list; later decodes are not held)."""
+        got: list[Slow | None] = []
+        self.hold.set()
+        reader = threading.Thread(target=lambda: got.append(m.get(key)))
+        reader.start()
+        assert self.inside.wait(10)
+        self.hold.clear()
+        return reader, got
+
+    def finish(self, reader: threading.Thread) -> None:
+        """Let the held get go on, and wait for it."""
+        self.release.set()
+        reader.join(10)
+        self.inside.clear()
+        self.release.clear()
+
+
 def test_a_value_fetched_while_its_invalidation_arrived_is_not_cached(
     stores: Stores, raw: redis.Redis
 ) -> None:
@@ -271,31 +290,17 @@ def test_a_value_fetched_while_its_invalidation_arrived_is_not_cached(
     it; meanwhile another client writes and the invalidation is processed.
     That get returns the old value, but does not cache it: the next get
     reads the new one."""
-    hold, inside, release = threading.Event(), threading.Event(), threading.Event()
-
-    def decode(data: bytes) -> Slow:
-        if hold.is_set():
-            inside.set()
-            release.wait(10)
-        return Slow(int(data))
-
-    persist.register_codec(Slow, lambda v: b"%d" % v.n, decode)
+    held = HeldDecode()
     store = stores()
     tracking(store)
     m, flag = store.map("m", Slow), store.map("flag", int)
     raw.hset(b"persist:m", b"k", b"1")
     raw.hset(b"persist:flag", b"f", b"0")
     wait_until(lambda: cached(flag, "f"), what="the flag cached")
-    got: list[Slow | None] = []
-    hold.set()
-    reader = threading.Thread(target=lambda: got.append(m.get("k")))
-    reader.start()
-    assert inside.wait(10)
+    reader, got = held.get(m, "k")
     raw.hset(b"persist:m", b"k", b"2")
     raw.hset(b"persist:flag", b"f", b"1")  # its invalidation comes after k's
     wait_until(lambda: flag.get("f") == 1, what="k's invalidation processed")
-    hold.clear()
-    release.set()
-    reader.join(10)
+    held.finish(reader)
     assert got == [Slow(1)]
     assert m.get("k") == Slow(2)
