@@ -138,7 +138,7 @@ def test_own_writes_are_not_announced_and_keep_the_cache(
     """Our writes go unannounced (NOLOOP): each leaves the written value in
     the view and the rest of the map's cache alone, so reads after our own
     writes (set, delete, set_async + sync) ask the server nothing."""
-    store = stores(sync_interval=3600)
+    store = stores()  # background batches every 1 ms, racing these writes
     tracking(store)
     m, flag = store.map("m", int), store.map("flag", int)
     raw.hset(b"persist:flag", b"f", b"0")
@@ -174,7 +174,7 @@ def test_a_read_begun_before_our_write_does_not_cache_the_old_value(
     it; meanwhile this process writes the key (unannounced: no invalidation
     comes). The held get returns the old value; the cache keeps the new one."""
     held = HeldDecode()
-    store = stores(sync_interval=3600)
+    store = stores()  # background batches every 1 ms, racing these writes
     tracking(store)
     m = store.map("m", Slow)
 
