@@ -39,6 +39,10 @@ class PendingSource(Protocol):
         """The in-flight changes were applied (or, ok False, not: keep them)."""
         ...
 
+    def _what(self, key: str | None) -> str:
+        """The map and key, as errors name them."""
+        ...
+
     def _wrote(self, ticket: Ticket, reply: Any) -> None:
         """A synchronous write of this map was sent: ``reply`` is the server's
         answer (None: the batch failed, the outcome is unknown)."""
@@ -49,15 +53,15 @@ class Ticket:
     """One synchronous write (or, with no command, a flush) and its outcome."""
 
     __slots__ = (
-        "command", "done", "error", "fsync", "gen", "key", "owner", "reply",
-        "value", "what",
+        "command", "done", "error", "fsync", "gen", "key", "label", "owner",
+        "reply", "value",
     )  # fmt: skip
 
     def __init__(
         self,
         command: Command | None,
         owner: PendingSource | None,
-        what: str,
+        label: str | None,
         fsync: bool = False,
         key: str | None = None,
         value: Any = None,
@@ -65,7 +69,7 @@ class Ticket:
     ) -> None:
         self.command = command
         self.owner = owner
-        self.what = what  # names the map and key in errors
+        self.label = label  # names the write in errors (None: the owner's key)
         self.fsync = fsync
         self.key = key  # the key written, and the value it then holds (the
         self.value = value  # owner's DELETED for a delete), for the owner's view
@@ -73,6 +77,15 @@ class Ticket:
         self.done = False
         self.reply: Any = None
         self.error: BaseException | None = None
+
+    @property
+    def what(self) -> str:
+        """The map and key (or the store's job) in errors: made only when one
+        is raised, not on every write."""
+        if self.label is not None:
+            return self.label
+        assert self.owner is not None
+        return self.owner._what(self.key)
 
 
 class Committer:

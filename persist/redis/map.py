@@ -315,7 +315,7 @@ class RedisMap(CachedReads[T]):
 
     def _ticket(self, command: Command, key: str, value: Any, fsync: bool) -> Ticket:
         """A synchronous write of ``key``, which then holds ``value``."""
-        return Ticket(command, self, self._what(key), fsync, key, value, self._gen)
+        return Ticket(command, self, None, fsync, key, value, self._gen)
 
     # -- atomic update --------------------------------------------------------
 
